@@ -1,0 +1,29 @@
+"""pytest options shared by the harness's tests (tests/) and the validation suites (suites/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("phi3-harness")
+    group.addoption("--model", default=None, help="model folder (default: the embedded tiny Phi-3)")
+    group.addoption(
+        "--provider", action="append", default=None,
+        help="provider short name (cpu, dml, qnn, cuda, auto); repeat for several; default: the config's",
+    )
+    group.addoption("--config", default=None, help="TOML config (default: configs/quick.toml for suites)")
+    group.addoption("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key, e.g. --set thresholds.first_response_s=0.2")
+    group.addoption("--target-url", default=None, help="OpenAI-compatible endpoint to measure instead of the engine")
+    group.addoption("--results-dir", default=None, help="run folder to write (default: reports/<run-id>)")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The embedded tiny Phi-3 (fp32, cpu layout), built once into the cache."""
+    from harness.model.default_model import default_model_dir
+
+    return default_model_dir()

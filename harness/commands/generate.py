@@ -1,0 +1,94 @@
+"""`phi3-harness generate`: stream one reply from the engine and print its timings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from harness.model.engine import KV_STRATEGIES, Engine
+from harness.providers import ProviderSettings
+from harness.targets.base import Request, TokenEvent, Usage
+
+HELP = "Generate a reply to one prompt with the reference engine; print TTFT, decode tok/s and token counts."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help="the user message (rendered with the Phi-3 chat template)")
+    parser.add_argument("--model", help="model folder (default: the embedded tiny Phi-3)")
+    parser.add_argument("--provider", default="cpu", help="cpu, dml, qnn or cuda (default cpu)")
+    parser.add_argument("--system", help="an optional system message")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--greedy", action="store_true", help="argmax decoding (the default)")
+    mode.add_argument("--temperature", type=float, help="sample at this temperature instead of greedy")
+    parser.add_argument("--top-k", type=int, default=0, help="with --temperature: keep the k best tokens")
+    parser.add_argument("--top-p", type=float, default=1.0, help="with --temperature: nucleus mass")
+    parser.add_argument("--seed", type=int, help="with --temperature: seed for repeatable sampling")
+    parser.add_argument("--kv-strategy", choices=KV_STRATEGIES, default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = Engine.load(args.model, ProviderSettings(name=args.provider), args.kv_strategy)
+    messages = ((("system", args.system),) if args.system else ()) + (("user", args.prompt),)
+    request = Request(
+        messages=messages,
+        max_new_tokens=args.max_new_tokens,
+        greedy=args.temperature is None,
+        temperature=args.temperature or 1.0,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    submit_ns = time.perf_counter_ns()
+    tokens: list[TokenEvent] = []
+    usage: Usage | None = None
+    for item in engine.stream(request):
+        if isinstance(item, TokenEvent):
+            tokens.append(item)
+            if not args.json:
+                print(item.text, end="", flush=True)
+        else:
+            usage = item
+    assert usage is not None  # the engine always ends with Usage
+    summary = _summary(engine, submit_ns, tokens, usage)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(file=sys.stdout)
+        print(
+            f"--- provider {summary['provider']} | load {engine.load_seconds:.2f} s | TTFT {summary['ttft_s'] * 1000:.1f} ms"
+            f" | decode {_fmt(summary['decode_tok_s'])} tok/s | prompt {usage.prompt_tokens} tokens"
+            f" | completion {usage.completion_tokens} tokens ({usage.finish_reason})"
+        )
+    return 0
+
+
+def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Usage) -> dict:
+    ttft_s = (tokens[0].t_ns - submit_ns) / 1e9
+    decode_tok_s = None
+    if len(tokens) > 1:
+        tpot_s = (tokens[-1].t_ns - tokens[0].t_ns) / 1e9 / (len(tokens) - 1)
+        decode_tok_s = 1.0 / tpot_s if tpot_s > 0 else None
+    output_ids = [t.token_id for t in tokens]
+    return {
+        "prompt_ids": list(usage.prompt_ids),
+        "output_ids": output_ids,
+        "text": engine.tokenizer.decode(output_ids),
+        "ttft_s": ttft_s,
+        "decode_tok_s": decode_tok_s,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "finish_reason": usage.finish_reason,
+        "provider": engine.provider,
+        "execution_providers": engine.session.get_providers(),
+        "kv_strategy": engine.kv_strategy,
+        "load_s": engine.load_seconds,
+        "model": str(engine.folder.path),
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"

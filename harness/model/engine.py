@@ -1,0 +1,228 @@
+"""The reference Phi-3 engine: prefill + decode with a KV cache on one ONNX Runtime session.
+
+``stream(request)`` yields a TokenEvent per generated token, stamped with perf_counter_ns as soon
+as the token is chosen, then one Usage; that makes the engine a Target (harness.targets.base) and
+lets TTFT and inter-token latency come from the engine itself.
+
+Thread safety: each request owns its IOBinding and KV cache; the session is shared. Providers that
+take one Run at a time (DirectML) get a per-session lock around Run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.model.folder import ModelFolder, check_session_io, load_model_folder
+from harness.model.kv_cache import DEVICE_TYPES, GrowingKV, KVCache, SharedBufferKV
+from harness.model.sampling import Sampler, SamplingParams
+from harness.model.tokenizer import Phi3Tokenizer
+from harness.providers import ProviderSettings, create_session, import_onnxruntime
+from harness.targets.base import Request, StreamItem, TokenEvent, Usage
+
+KV_STRATEGIES = ("auto", "shared", "growing")
+
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+@dataclass
+class Generation:
+    """A finished request, for callers that want the whole result at once."""
+
+    prompt_ids: list[int]
+    output_ids: list[int] = field(default_factory=list)
+    token_ns: list[int] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str = "stop"
+
+
+class Engine:
+    name = "engine"
+
+    def __init__(self, folder: ModelFolder, session: Any, settings: ProviderSettings, kv_strategy: str = "auto") -> None:
+        if kv_strategy not in KV_STRATEGIES:
+            raise HarnessError(f"unknown kv strategy {kv_strategy!r}: use one of {', '.join(KV_STRATEGIES)}")
+        check_session_io(folder, session)
+        self.folder = folder
+        self.config = folder.config
+        self.session = session
+        self.settings = settings
+        self.provider = settings.name
+        self.tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
+        self.kv_strategy = self._resolve_strategy(kv_strategy)
+        self._ort = import_onnxruntime()
+        self._device = DEVICE_TYPES.get(settings.name, "cpu")
+        self._kv_dtype = self._input_dtype(self.config.names.past(0)[0])
+        self._logits_dtype = self._output_dtype(self.config.names.logits)
+        self._eos = frozenset(self.config.eos_token_ids)
+        self._run_lock = threading.Lock() if settings.serial_runs else contextlib.nullcontext()
+        self._run_options = self._ort.RunOptions()
+        self.load_seconds = 0.0
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | str | None = None,
+        settings: ProviderSettings | None = None,
+        kv_strategy: str = "auto",
+    ) -> "Engine":
+        """Open a model folder (the embedded tiny model when ``model_dir`` is None) on a provider."""
+        started = time.perf_counter()
+        if model_dir is None:
+            from harness.model.default_model import default_model_dir
+
+            model_dir = default_model_dir()
+        folder = load_model_folder(model_dir)
+        settings = settings or ProviderSettings()
+        engine = cls(folder, create_session(folder.onnx_path, settings), settings, kv_strategy)
+        engine.load_seconds = time.perf_counter() - started
+        return engine
+
+    # -- the Target protocol ------------------------------------------------------------------
+
+    def stream(self, request: Request) -> Iterator[StreamItem]:
+        prompt_ids = self.prompt_ids(request)
+        max_new = self._check_lengths(len(prompt_ids), request.max_new_tokens)
+        sampler = Sampler(
+            SamplingParams(request.greedy, request.temperature, request.top_k, request.top_p, request.seed)
+        )
+        decoder = self.tokenizer.stream_decoder()
+        step = _Step(self, capacity=len(prompt_ids) + max_new)
+        logits = step.run(prompt_ids, past_length=0)
+        generated: list[int] = []
+        finish_reason = "length"
+        while True:
+            token = sampler(logits)
+            t_ns = time.perf_counter_ns()
+            generated.append(token)
+            is_eos = token in self._eos
+            last = is_eos or len(generated) == max_new
+            text = "" if is_eos else decoder.add(token)
+            if last:
+                finish_reason = "stop" if is_eos else "length"
+                text += decoder.flush()  # bytes still held back at the very end
+            yield TokenEvent(token, text, t_ns)
+            if last:
+                break
+            logits = step.run([token], past_length=len(prompt_ids) + len(generated) - 1)
+        yield Usage(len(prompt_ids), len(generated), finish_reason, tuple(prompt_ids))
+
+    def close(self) -> None:
+        self.session = None
+
+    # -- conveniences ---------------------------------------------------------------------------
+
+    def prompt_ids(self, request: Request) -> list[int]:
+        if request.prompt_ids is not None:
+            return list(request.prompt_ids)
+        if not request.messages:
+            raise HarnessError("request has neither prompt_ids nor messages: give a prompt")
+        return self.tokenizer.encode_chat(request.messages, add_bos=True)
+
+    def generate(self, request: Request) -> Generation:
+        result = Generation(prompt_ids=self.prompt_ids(request))
+        for item in self.stream(request):
+            if isinstance(item, TokenEvent):
+                result.output_ids.append(item.token_id)
+                result.token_ns.append(item.t_ns)
+            else:
+                result.finish_reason = item.finish_reason
+        result.text = self.tokenizer.decode(result.output_ids)
+        return result
+
+    def end_profiling(self) -> str | None:
+        """Stop ORT profiling and return the profile file (only when settings.profile_prefix was set)."""
+        if self.settings.profile_prefix is None or self.session is None:
+            return None
+        return self.session.end_profiling()
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _resolve_strategy(self, requested: str) -> str:
+        if requested != "auto":
+            return requested
+        return "shared" if self.config.past_present_share_buffer else "growing"
+
+    def _check_lengths(self, prompt_length: int, max_new_tokens: int) -> int:
+        limit = min(self.config.context_length, self.config.max_length)
+        if prompt_length == 0:
+            raise HarnessError("the prompt is empty: give at least one token")
+        if prompt_length >= limit:
+            raise HarnessError(
+                f"the prompt is {prompt_length} tokens but the model's context is {limit}: "
+                f"shorten it to at most {limit - 1} tokens"
+            )
+        if max_new_tokens < 1:
+            raise HarnessError(f"max_new_tokens must be >= 1 (got {max_new_tokens})")
+        return min(max_new_tokens, limit - prompt_length)
+
+    def _input_dtype(self, name: str) -> np.dtype:
+        kind = next(i.type for i in self.session.get_inputs() if i.name == name)
+        return self._numpy_type(kind, name)
+
+    def _output_dtype(self, name: str) -> np.dtype:
+        kind = next(o.type for o in self.session.get_outputs() if o.name == name)
+        return self._numpy_type(kind, name)
+
+    def _numpy_type(self, kind: str, name: str) -> np.dtype:
+        if kind not in _ORT_TYPES:
+            raise HarnessError(f"{name} has type {kind}; this engine runs float32 or float16 models")
+        return np.dtype(_ORT_TYPES[kind])
+
+
+class _Step:
+    """One request's decoding state: its IOBinding, KV cache and reusable host buffers."""
+
+    def __init__(self, engine: Engine, capacity: int) -> None:
+        self.engine = engine
+        names = engine.config.names
+        self.names = names
+        self.binding = engine.session.io_binding()
+        self.kv: KVCache = (
+            SharedBufferKV(engine.config, capacity, engine._kv_dtype, engine._device, engine._ort)
+            if engine.kv_strategy == "shared"
+            else GrowingKV(engine.config, engine._kv_dtype, engine._device, engine._ort)
+        )
+        self.mask = np.ones((1, capacity), dtype=np.int64)
+        self.positions = np.arange(capacity, dtype=np.int64).reshape(1, capacity)
+        self.token = np.zeros((1, 1), dtype=np.int64)
+        # decode steps write their one row of logits into the same host buffer every time
+        self.step_logits = np.zeros((1, 1, engine.config.vocab_size), dtype=engine._logits_dtype)
+        self._step_logits_value = engine._ort.OrtValue.ortvalue_from_numpy(self.step_logits)
+        self._first = True
+
+    def run(self, ids: list[int], past_length: int) -> np.ndarray:
+        """Feed ``ids`` after ``past_length`` cached tokens; return the last position's logits."""
+        binding, names = self.binding, self.names
+        seq = len(ids)
+        total = past_length + seq
+        if seq == 1:
+            self.token[0, 0] = ids[0]
+            input_ids = self.token
+        else:
+            input_ids = np.asarray(ids, dtype=np.int64).reshape(1, seq)
+        binding.bind_cpu_input(names.input_ids, input_ids)
+        binding.bind_cpu_input(names.attention_mask, self.mask[:, :total])
+        if names.position_ids:
+            binding.bind_cpu_input(names.position_ids, self.positions[:, past_length:total])
+        if seq == 1:
+            binding.bind_ortvalue_output(names.logits, self._step_logits_value)
+        else:
+            binding.bind_output(names.logits, "cpu")
+        if self._first or self.engine.kv_strategy == "growing":
+            self.kv.bind(binding)
+            self._first = False
+        with self.engine._run_lock:
+            self.engine.session.run_with_iobinding(binding, self.engine._run_options)
+        outputs = binding.get_outputs()
+        self.kv.after_run(binding, outputs)
+        if seq == 1:
+            return self.step_logits[0, 0]
+        return outputs[0].numpy()[0, -1]

@@ -1,0 +1,71 @@
+"""The two KV-cache strategies of onnxruntime-genai, both on IOBinding.
+
+SharedBufferKV (``search.past_present_share_buffer: true``): one buffer of the request's capacity per
+tensor, bound as both past and present; GroupQueryAttention appends in place, nothing is copied.
+GrowingKV: past starts empty and each step's ``present`` outputs become the next step's ``past``.
+Either way the cache stays in the provider's memory between steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from harness.model.folder import ModelConfig
+
+# Where a provider keeps tensors. QNN works on host memory.
+DEVICE_TYPES = {"cpu": "cpu", "cuda": "cuda", "dml": "dml", "qnn": "cpu"}
+
+
+class KVCache(Protocol):
+    def bind(self, binding: Any) -> None:
+        """Bind past inputs and present outputs for the next Run."""
+
+    def after_run(self, binding: Any, outputs: list[Any]) -> None:
+        """Take what the Run produced (``outputs`` in binding order, logits first)."""
+
+
+def _zeros(shape: tuple[int, ...], dtype: np.dtype, device: str, ort: Any) -> Any:
+    if device == "cpu":
+        return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype=dtype))
+    # Device memory starts uninitialised; GQA reads only positions below seqlens_k, so that is fine.
+    return ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, device, 0)
+
+
+class SharedBufferKV:
+    def __init__(self, config: ModelConfig, capacity: int, dtype: np.dtype, device: str, ort: Any) -> None:
+        shape = (1, config.num_kv_heads, capacity, config.head_size)
+        self._names = [(config.names.past(i), config.names.present(i)) for i in range(config.num_layers)]
+        self._buffers = [
+            (_zeros(shape, dtype, device, ort), _zeros(shape, dtype, device, ort)) for _ in self._names
+        ]
+
+    def bind(self, binding: Any) -> None:
+        for ((past_k, past_v), (present_k, present_v)), (key, value) in zip(self._names, self._buffers):
+            binding.bind_ortvalue_input(past_k, key)
+            binding.bind_ortvalue_input(past_v, value)
+            binding.bind_ortvalue_output(present_k, key)
+            binding.bind_ortvalue_output(present_v, value)
+
+    def after_run(self, binding: Any, outputs: list[Any]) -> None:
+        pass  # written in place
+
+
+class GrowingKV:
+    def __init__(self, config: ModelConfig, dtype: np.dtype, device: str, ort: Any) -> None:
+        empty = (1, config.num_kv_heads, 0, config.head_size)
+        self._names = [(config.names.past(i), config.names.present(i)) for i in range(config.num_layers)]
+        self._past = [(_zeros(empty, dtype, device, ort), _zeros(empty, dtype, device, ort)) for _ in self._names]
+        self._device = device
+
+    def bind(self, binding: Any) -> None:
+        for ((past_k, past_v), (present_k, present_v)), (key, value) in zip(self._names, self._past):
+            binding.bind_ortvalue_input(past_k, key)
+            binding.bind_ortvalue_input(past_v, value)
+            binding.bind_output(present_k, self._device)
+            binding.bind_output(present_v, self._device)
+
+    def after_run(self, binding: Any, outputs: list[Any]) -> None:
+        presents = outputs[1:]  # binding order: logits, then present key/value per layer
+        self._past = [(presents[2 * i], presents[2 * i + 1]) for i in range(len(self._names))]

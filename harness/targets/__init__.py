@@ -1,0 +1,1 @@
+"""What is measured: anything that streams generated tokens for a request."""

@@ -1,0 +1,31 @@
+"""Our greedy tokens equal onnxruntime-genai's on the same folder and the same input ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.model.default_model import default_model_dir
+from harness.model.engine import Engine
+from harness.targets.base import Request, TokenEvent
+
+pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai not installed (pip install '.[cpu,genai]')")
+
+from harness.targets.genai import GenaiTarget  # noqa: E402
+
+PROMPTS = [
+    [1, 32010, 450, 4996, 17354, 32007, 32001],
+    [1, 32006, 900, 32007, 32010, 1234, 5678, 91, 32007, 32001],
+]
+
+
+def _tokens(target, ids: list[int], n: int) -> list[int]:
+    events = target.stream(Request(prompt_ids=tuple(ids), max_new_tokens=n))
+    return [e.token_id for e in events if isinstance(e, TokenEvent)]
+
+
+@pytest.mark.parametrize("precision,layout", [("fp32", "cpu"), ("int4", "cpu"), ("fp16", "dml")])
+def test_greedy_tokens_equal_genai(precision: str, layout: str) -> None:
+    model_dir = default_model_dir(precision=precision, layout=layout)
+    ours, theirs = Engine.load(model_dir), GenaiTarget(model_dir)
+    for ids in PROMPTS:
+        assert _tokens(ours, ids, 16) == _tokens(theirs, ids, 16)
