@@ -76,7 +76,8 @@ def test_stops_at_an_eos_id(engine: Engine) -> None:
 
 def test_chat_request_renders_the_template_with_bos(engine: Engine) -> None:
     ids = engine.prompt_ids(Request.chat("Hello"))
-    assert ids[:2] == [1, 32010] and ids[-1] == 32001
+    assert ids[:2] == [1, 32010] and 32001 in ids[-3:]  # Llama-style tokenizers may put "▁" before "\n"
+    assert engine.tokenizer.id_to_token(ids[-1]) == "<0x0A>"  # the newline after <|assistant|>
 
 
 def test_prompt_longer_than_the_context_is_a_clear_error(engine: Engine) -> None:

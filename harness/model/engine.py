@@ -63,7 +63,6 @@ class Engine:
         self._logits_dtype = self._output_dtype(self.config.names.logits)
         self._eos = frozenset(self.config.eos_token_ids)
         self._run_lock = threading.Lock() if settings.serial_runs else contextlib.nullcontext()
-        self._run_options = self._ort.RunOptions()
         self.load_seconds = 0.0
 
     @classmethod
@@ -220,7 +219,11 @@ class _Step:
             self.kv.bind(binding)
             self._first = False
         with self.engine._run_lock:
-            self.engine.session.run_with_iobinding(binding, self.engine._run_options)
+            # No RunOptions: with one, ORT's Python wrapper probes a config key that raises when unset,
+            # which costs more per step than a tiny model's whole decode step.
+            self.engine.session.run_with_iobinding(binding)
+        if seq == 1 and self.kv.in_place:
+            return self.step_logits[0, 0]  # nothing to collect: logits landed in our buffer, KV in place
         outputs = binding.get_outputs()
         self.kv.after_run(binding, outputs)
         if seq == 1:

@@ -19,6 +19,7 @@ DEVICE_TYPES = {"cpu": "cpu", "cuda": "cuda", "dml": "dml", "qnn": "cpu"}
 
 
 class KVCache(Protocol):
+    in_place: bool  # True when Run writes the cache in place and after_run has nothing to take
     def bind(self, binding: Any) -> None:
         """Bind past inputs and present outputs for the next Run."""
 
@@ -34,6 +35,8 @@ def _zeros(shape: tuple[int, ...], dtype: np.dtype, device: str, ort: Any) -> An
 
 
 class SharedBufferKV:
+    in_place = True
+
     def __init__(self, config: ModelConfig, capacity: int, dtype: np.dtype, device: str, ort: Any) -> None:
         shape = (1, config.num_kv_heads, capacity, config.head_size)
         self._names = [(config.names.past(i), config.names.present(i)) for i in range(config.num_layers)]
@@ -53,6 +56,8 @@ class SharedBufferKV:
 
 
 class GrowingKV:
+    in_place = False
+
     def __init__(self, config: ModelConfig, dtype: np.dtype, device: str, ort: Any) -> None:
         empty = (1, config.num_kv_heads, 0, config.head_size)
         self._names = [(config.names.past(i), config.names.present(i)) for i in range(config.num_layers)]

@@ -1,0 +1,342 @@
+"""HTML for report pages: one self-contained file, inline CSS, images beside it, no network assets.
+
+Every string that can come from a run goes through ``esc`` (html.escape with quotes); the only
+markup not escaped is markup this module writes itself.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from harness import __version__
+from harness.report.plots import PlotResult
+from harness.report.runs import RunData
+from harness.report.tables import COLUMN_TITLES, RunTables, environment_items, proof_summary
+
+VERDICT_CLASS = {"pass": "v-pass", "fail": "v-fail", "skip": "v-skip", "info": "v-info"}
+
+METRIC_DEFINITIONS = [
+    ("TTFT", "time to first token: from submitting the request to the first generated token."),
+    ("E2E", "end-to-end latency: from submitting the request to the last generated token."),
+    ("ITL", "inter-token latency: each gap between two consecutive generated tokens (a distribution, "
+            "not one number per request; vLLM's meaning)."),
+    ("TPOT", "time per output token after the first: (E2E - TTFT) / (output tokens - 1). "
+             "AIPerf calls this \"ITL\"; llmperf's \"ITL\" is E2E / output tokens."),
+    ("prefill tok/s", "prompt tokens / TTFT."),
+    ("decode tok/s", "1 / TPOT, for one request."),
+    ("output tok/s", "all output tokens of a concurrency level / the level's wall window "
+                     "(first submit to last end): what the clients saw together."),
+    ("cold / warm", "cold is the first request after the model was loaded, reported apart; every other "
+                    "request is warm. Percentiles come from the raw samples of warm requests "
+                    "(linear interpolation); runs are combined by joining samples, never by averaging percentiles."),
+    ("unstable", "a measurement with fewer than 5 samples or a standard deviation above 10 % of its mean."),
+]
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 0;
+       color: #1f2933; background: #f5f7fa; font-size: 15px; line-height: 1.45; }
+main { max-width: 1400px; margin: 0 auto; padding: 24px 32px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #d9e2ec; }
+h3 { font-size: 16px; margin: 20px 0 8px; }
+.sub { color: #52606d; margin: 0 0 16px; }
+.cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }
+.card { background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; padding: 10px 16px; min-width: 130px; }
+.card .n { font-size: 24px; font-weight: 700; }
+.card .l { color: #52606d; font-size: 13px; }
+.gate { font-size: 18px; font-weight: 700; padding: 10px 16px; border-radius: 8px; display: inline-block; }
+.gate.ok { background: #d3f4de; color: #14532d; border: 1px solid #86d9a3; }
+.gate.bad { background: #fde2e1; color: #7f1d1d; border: 1px solid #f5a3a0; }
+.box { border-radius: 8px; padding: 10px 16px; margin: 12px 0; border: 1px solid; }
+.box.warn { background: #fff7e0; border-color: #f0c36d; }
+.box.note { background: #eef4fb; border-color: #a9c6e8; }
+.box ul { margin: 4px 0; padding-left: 20px; }
+.tablewrap { overflow-x: auto; background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { padding: 5px 8px; border-bottom: 1px solid #e4e7eb; text-align: left; vertical-align: top; }
+th { background: #e9eef4; font-weight: 600; white-space: nowrap; }
+th.group { text-align: center; border-left: 2px solid #fff; border-right: 2px solid #fff; }
+th.sub { text-align: right; font-weight: 500; color: #3e4c59; }
+td.id { white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr:hover td { background: #f8fafc; }
+.verdict { font-weight: 700; text-transform: uppercase; font-size: 12px; letter-spacing: 0.04em;
+           border-radius: 4px; padding: 2px 8px; display: inline-block; }
+.v-pass { background: #d3f4de; color: #14532d; }
+.v-fail { background: #dc2626; color: #fff; }
+.v-skip { background: #e4e7eb; color: #3e4c59; }
+.v-info { background: #dbeafe; color: #1e3a8a; }
+td.worse { background: #fde2e1; color: #7f1d1d; font-weight: 600; }
+td.better { background: #e3f6ea; color: #14532d; }
+figure { background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; margin: 16px 0; padding: 8px; }
+figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
+figcaption { color: #52606d; font-size: 13px; padding: 4px 8px; }
+dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; background: #fff;
+         border: 1px solid #d9e2ec; border-radius: 8px; padding: 10px 16px; margin: 0; }
+dl.env dt { font-weight: 600; color: #3e4c59; }
+dl.env dd { margin: 0; font-family: ui-monospace, "SFMono-Regular", Consolas, monospace; font-size: 13px;
+            word-break: break-all; }
+dl.defs dt { font-weight: 700; margin-top: 6px; }
+dl.defs dd { margin: 0 0 0 16px; }
+.muted { color: #7b8794; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Consolas, monospace; font-size: 13px; }
+td.text { max-width: 520px; white-space: pre-wrap; word-break: break-word; }
+nav a { margin-right: 14px; }
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_number(value: Any) -> str:
+    """Readable numbers: 3 significant figures for small values, fewer decimals for large ones."""
+    if is_missing(value):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞"
+        magnitude = abs(value)
+        if magnitude >= 100:
+            return f"{value:,.0f}"
+        if magnitude >= 10:
+            return f"{value:.1f}"
+        if magnitude >= 1:
+            return f"{value:.2f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def fmt_ms(value: Any) -> str:
+    return "–" if is_missing(value) else fmt_number(float(value) * 1000.0)
+
+
+def is_duration_column(column: str) -> bool:
+    """Columns holding seconds (``*_s`` but not rates like ``*_tok_s`` or ``*_per_s``)."""
+    return column.endswith("_s") and "tok" not in column and "per_s" not in column and column != "window_s"
+
+
+def column_title(column: str) -> str:
+    title = COLUMN_TITLES.get(column, column.replace("_", " "))
+    if is_duration_column(column):
+        title = title.replace("(s)", "(ms)") if "(s)" in title else f"{title} (ms)"
+    return title
+
+
+def render_table(
+    frame: pd.DataFrame,
+    columns: list[str] | None = None,
+    cell: Callable[[str, Any, pd.Series], tuple[str, str]] | None = None,
+    empty: str = "no data in this run",
+    titles: dict[str, str] | None = None,
+) -> str:
+    """A DataFrame as an HTML table. ``cell(column, value, row)`` may return (html, css class)."""
+    columns = columns or list(frame.columns)
+    if frame.empty:
+        return f'<p class="muted">{esc(empty)}</p>'
+    titles = titles or {}
+    head = header_rows([titles.get(column) or column_title(column) for column in columns])
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for column in columns:
+            content, css = (cell(column, row[column], row) if cell else (None, ""))
+            if content is None:
+                content, css = default_cell(column, row[column])
+            cells.append(f'<td class="{css}">{content}</td>' if css else f"<td>{content}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<div class="tablewrap"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def header_rows(titles: list[str]) -> str:
+    """One header row, or two when titles look like "group|sub" (adjacent equal groups share a cell)."""
+    if not any("|" in title for title in titles):
+        return "<tr>" + "".join(f"<th>{esc(title)}</th>" for title in titles) + "</tr>"
+    top, bottom = [], []
+    position = 0
+    while position < len(titles):
+        group, _, sub = titles[position].partition("|")
+        if not sub:
+            top.append(f'<th rowspan="2">{esc(group)}</th>')
+            position += 1
+            continue
+        span = 0
+        while position + span < len(titles) and titles[position + span].partition("|")[0] == group \
+                and titles[position + span].partition("|")[2]:
+            bottom.append(f'<th class="sub">{esc(titles[position + span].partition("|")[2])}</th>')
+            span += 1
+        top.append(f'<th colspan="{span}" class="group">{esc(group)}</th>')
+        position += span
+    return f"<tr>{''.join(top)}</tr><tr>{''.join(bottom)}</tr>"
+
+
+def default_cell(column: str, value: Any) -> tuple[str, str]:
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), ""
+    if isinstance(value, (int, float)) and not is_missing(value):
+        if column.endswith("_share"):
+            return esc(f"{float(value):.0%}"), "num"
+        return esc(fmt_ms(value) if is_duration_column(column) else fmt_number(value)), "num"
+    if is_missing(value):
+        return "–", "num"
+    text = str(value)
+    # Identifiers (case ids, provider names) must not wrap mid-word; prose may.
+    return esc(text), ("id" if " " not in text and len(text) <= 48 else "text")
+
+
+def checklist_cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
+    if column == "verdict":
+        css = VERDICT_CLASS.get(str(value), "v-skip")
+        return f'<span class="verdict {css}">{esc(value)}</span>', ""
+    if column == "measured":
+        return esc(_with_unit(value, row.get("unit"))), "num" if isinstance(value, (int, float)) else ""
+    if column == "threshold":
+        text = _with_unit(value, row.get("unit"))
+        comparison = row.get("comparison") or ""
+        return esc(f"{comparison} {text}".strip()), ""
+    if column == "gating":
+        return ("yes" if value is not False else "no (info)"), ""
+    return None, ""
+
+
+def _with_unit(value: Any, unit: Any) -> str:
+    if is_missing(value):
+        return "–"
+    text = fmt_number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    return f"{text} {unit}" if unit and isinstance(value, (int, float)) else text
+
+
+def page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
+        f"<style>{CSS}</style></head><body><main>{body}</main></body></html>\n"
+    )
+
+
+def bullet_box(kind: str, heading: str, items: Iterable[str]) -> str:
+    items = list(items)
+    if not items:
+        return ""
+    lines = "".join(f"<li>{esc(item)}</li>" for item in items)
+    return f'<div class="box {kind}"><strong>{esc(heading)}</strong><ul>{lines}</ul></div>'
+
+
+def environment_block(environment: dict[str, Any]) -> str:
+    if not environment:
+        return '<p class="muted">environment.json missing: the run is not stamped with its environment.</p>'
+    rows = "".join(f"<dt>{esc(key)}</dt><dd>{esc(value)}</dd>" for key, value in environment_items(environment))
+    return f'<dl class="env">{rows}</dl>'
+
+
+def definitions_block() -> str:
+    rows = "".join(f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in METRIC_DEFINITIONS)
+    return f'<dl class="defs">{rows}</dl>'
+
+
+def generated_stamp() -> str:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"generated {now} by phi3-harness {__version__}"
+
+
+def gate_banner(checklist: pd.DataFrame) -> str:
+    if checklist.empty:
+        return '<span class="gate bad">No checklist: checklist.json missing, the run has no verdicts</span>'
+    gating = checklist["gating"].fillna(True).astype(bool)
+    failed = checklist[(checklist["verdict"] == "fail") & gating]
+    if failed.empty:
+        return '<span class="gate ok">Checklist gate: PASS (no gating check failed)</span>'
+    names = ", ".join(str(title) for title in failed["title"])
+    return f'<span class="gate bad">Checklist gate: FAIL ({len(failed)} gating check(s): {esc(names)})</span>'
+
+
+def summary_cards(run: RunData, tables: RunTables) -> str:
+    records = run.records
+    counts = tables.checklist["verdict"].value_counts() if not tables.checklist.empty else {}
+    cards = [(counts.get(kind, 0), f"checks {kind}") for kind in ("pass", "fail", "skip", "info")]
+    cards += [
+        (len(records), "requests recorded"),
+        (int((~records["ok"]).sum()) if len(records) else 0, "requests failed"),
+        (records["case_id"].nunique() if len(records) else 0, "cases"),
+    ]
+    html_cards = "".join(f'<div class="card"><div class="n">{esc(n)}</div><div class="l">{esc(label)}</div></div>'
+                         for n, label in cards)
+    return f'<div class="cards">{html_cards}</div>'
+
+
+def plots_section(plots: list[PlotResult]) -> str:
+    parts = []
+    for result in plots:
+        if result.path is None:
+            continue
+        parts.append(
+            f'<figure><img src="{esc(result.path.name)}" alt="{esc(result.spec.title)}" '
+            f'width="{result.spec.size_px[0]}" height="{result.spec.size_px[1]}">'
+            f"<figcaption>{esc(result.spec.title)} — {esc(result.path.name)}</figcaption></figure>"
+        )
+    left_out = [f"{result.spec.title}: {result.reason}" for result in plots if result.path is None]
+    return "".join(parts) + bullet_box("note", "Plots left out", left_out)
+
+
+def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], csv_names: list[str]) -> str:
+    env = run.environment
+    stamp = f"{esc(run.path)} · git {esc(env.get('git_commit', '?'))} · {esc(generated_stamp())}"
+    body = [
+        f"<h1>phi3-harness report: {esc(run.run_id)}</h1>",
+        f'<p class="sub">{stamp}</p>',
+        '<nav><a href="#checklist">Checklist</a><a href="#latency">Latency</a><a href="#concurrency">Concurrency</a>'
+        '<a href="#plots">Plots</a><a href="#provider">Provider</a><a href="#outputs">Outputs</a>'
+        '<a href="#environment">Environment</a><a href="#definitions">Definitions</a></nav>',
+        gate_banner(tables.checklist),
+        summary_cards(run, tables),
+        bullet_box("warn", "Files missing from this results folder (their sections are empty)", run.missing),
+        bullet_box("warn", "Problems reading the results", run.notes),
+        bullet_box("warn", "Unstable measurements (treat these figures with care)", tables.unstable),
+        bullet_box("note", "Skipped checks and why", tables.skipped),
+        '<h2 id="checklist">Checklist</h2>',
+        render_table(tables.checklist, ["title", "verdict", "measured", "threshold", "case", "gating", "reason"],
+                     checklist_cell, empty="checklist.json missing: no verdicts"),
+        '<h2 id="latency">Latency per case</h2>',
+        '<p class="muted">Warm successful requests; times in milliseconds; cold TTFT is the first request after load.</p>',
+        render_table(tables.latency),
+        '<h2 id="concurrency">Throughput and latency per concurrency level</h2>',
+        '<p class="muted">Warm requests; throughput over each case\'s wall window (first submit to last end).</p>',
+        render_table(tables.concurrency),
+        '<h2 id="plots">Plots</h2>',
+        plots_section(plots),
+        '<h2 id="provider">Provider proof (where the kernels ran)</h2>',
+        bullet_box("note", "Profiled generation", proof_summary(run)),
+        render_table(tables.providers, empty="provider_proof.json missing: no profiled generation in this run"),
+        '<h3>pytest-benchmark (seconds per round shown in ms)</h3>',
+        render_table(tables.benchmark, empty="benchmark.json missing or empty"),
+        '<h2 id="failures">Failed requests</h2>',
+        render_table(tables.failures, empty="no request failed"),
+        '<h2 id="outputs">Sample outputs (first successful request of each case)</h2>',
+        render_table(tables.outputs),
+        '<h2 id="environment">Environment</h2>',
+        environment_block(env),
+        '<h2 id="definitions">Metric definitions</h2>',
+        definitions_block(),
+        '<h2>Files</h2>',
+        "<p>" + " · ".join(f'<a href="{esc(name)}">{esc(name)}</a>' for name in csv_names) + "</p>",
+    ]
+    return page(f"phi3-harness report: {run.run_id}", "\n".join(body))
+

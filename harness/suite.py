@@ -1,0 +1,204 @@
+"""State of one validation-suite session: engines per provider, the run folder, what was measured.
+
+The pytest suites (suites/) are thin: they ask this object for an engine, measure through it, and
+judge with harness.checklist. Every record reaches results.jsonl the moment it is measured, every
+telemetry sample reaches telemetry.csv as it is taken, and checklist.json is rewritten after each
+verdict, so an interrupted session leaves a readable run folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from harness.checklist import CHECKS, CheckInputs, evaluate, skip_all
+from harness.config import Config
+from harness.environment import collect_environment
+from harness.errors import HarnessError
+from harness.metrics import measure_request
+from harness.model.engine import Engine
+from harness.prompts import exact_length_prompt
+from harness.providers import make_probe_fn
+from harness.results import (
+    CHECKLIST_FILE,
+    ENVIRONMENT_FILE,
+    PROVIDER_PROOF_FILE,
+    RequestRecord,
+    ResultsWriter,
+    TelemetrySample,
+    TelemetryWriter,
+    Verdict,
+    records_to_frame,
+    telemetry_to_frame,
+    write_json,
+)
+from harness.targets.base import Request
+from harness.telemetry import TelemetrySampler
+
+
+class ProviderUnavailable(Exception):
+    """The provider cannot run here; the message is the reason shown in the skip."""
+
+
+def case_id(provider: str, prompt_length: int, concurrency: int) -> str:
+    return f"{provider}-p{prompt_length}-c{concurrency}"
+
+
+@dataclass
+class ProviderState:
+    """What the suites learned about one provider, beyond the request records."""
+
+    engine: Engine | None = None
+    unavailable: str | None = None
+    load_s: float | None = None
+    load_error: str | None = None
+    proof: dict[str, Any] | None = None
+    decodes: bool | None = None
+    matches_reference: bool | None = None
+    reference_note: str = ""
+    concurrent_outputs_match: bool | None = None
+    concurrency_details: list[str] = field(default_factory=list)
+    token_counts: list[dict[str, Any]] = field(default_factory=list)
+    gpu_counters_reason: str = ""
+    single_stream: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+
+
+class SuiteSession:
+    def __init__(self, config: Config, model_dir: Path | None, run_dir: Path, providers: list[str]) -> None:
+        if model_dir is None:
+            from harness.model.default_model import default_model_dir
+
+            model_dir = default_model_dir()
+        self.config = config
+        self.model_dir = Path(model_dir)
+        self.run_dir = run_dir
+        self.run_id = run_dir.name
+        self.providers = providers
+        self.records: list[RequestRecord] = []
+        self.samples: list[TelemetrySample] = []
+        self.states: dict[str, ProviderState] = {}
+        self._lock = threading.Lock()
+        self._writer = ResultsWriter(run_dir)
+        self._telemetry_writer = TelemetryWriter(run_dir)
+        self._probe = make_probe_fn(self.model_dir, config.provider_settings)
+        self._verdicts: dict[tuple[str, str], Verdict] = {}
+        write_json(run_dir / ENVIRONMENT_FILE, collect_environment(
+            self.model_dir, providers, run_id=self.run_id, extra={"config": config.as_dict()}
+        ))
+
+    # -- engines ------------------------------------------------------------------------------
+
+    def state(self, provider: str) -> ProviderState:
+        return self.states.setdefault(provider, ProviderState())
+
+    def engine(self, provider: str) -> Engine:
+        """The provider's engine, loaded once; its first request is measured as the cold one."""
+        state = self.state(provider)
+        if state.unavailable:
+            raise ProviderUnavailable(state.unavailable)
+        if state.engine is None:
+            probe = self._probe(provider)
+            if not probe.usable:
+                state.unavailable = f"{provider} {probe.status.replace('_', ' ')}: {probe.reason}"
+                raise ProviderUnavailable(state.unavailable)
+            try:
+                state.engine = Engine.load(self.model_dir, self.config.provider_settings(provider))
+            except HarnessError as error:
+                state.load_error = str(error)
+                raise
+            state.load_s = state.engine.load_seconds
+            self._measure_cold(provider, state.engine)
+        return state.engine
+
+    def _measure_cold(self, provider: str, engine: Engine) -> None:
+        length = min(self.config.matrix.prompt_lengths)
+        request = Request(prompt_ids=exact_length_prompt(engine.tokenizer, length), max_new_tokens=self.config.matrix.max_new_tokens)
+        with self.sampling(f"{provider}-cold"):
+            self.measure(engine, request, case=f"{provider}-cold", test="cold", prompt_length=length, cold=True)
+
+    # -- measuring ----------------------------------------------------------------------------
+
+    def add_record(self, record: RequestRecord) -> None:
+        self._writer.write(record)
+        with self._lock:
+            self.records.append(record)
+
+    def measure(self, target: Any, request: Request, *, case: str, test: str, prompt_length: int,
+                concurrency: int = 1, index: int = 0, worker: int = 0, cold: bool = False) -> RequestRecord:
+        record = measure_request(
+            target, request, run_id=self.run_id, case_id=case, test=test, prompt_length=prompt_length,
+            concurrency=concurrency, request_index=index, worker=worker, cold=cold,
+        )
+        self.add_record(record)
+        return record
+
+    @contextlib.contextmanager
+    def sampling(self, label: str) -> Iterator[TelemetrySampler]:
+        """Telemetry around only the measured code; samples go to telemetry.csv as they are taken."""
+        if not self.config.telemetry.enabled:
+            yield None  # type: ignore[misc]
+            return
+
+        def sink(sample: TelemetrySample) -> None:
+            self._telemetry_writer.write(sample)
+            with self._lock:
+                self.samples.append(sample)
+
+        with TelemetrySampler(self.config.telemetry.interval_s, label, sink=sink) as sampler:
+            yield sampler
+        provider = label.split("-", 1)[0]
+        if not sampler.gpu_available:
+            self.state(provider).gpu_counters_reason = sampler.gpu_reason
+
+    # -- judging ------------------------------------------------------------------------------
+
+    def frames(self, provider: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        with self._lock:
+            records = [r for r in self.records if r.provider == provider]
+            samples = list(self.samples)
+        prefix = f"{provider}-"
+        return records_to_frame(records), telemetry_to_frame([s for s in samples if s.label.startswith(prefix)])
+
+    def verdict(self, provider: str, check: str) -> Verdict:
+        """Judge one checklist item for a provider from everything measured so far, and save it."""
+        state = self.state(provider)
+        if state.unavailable:
+            verdicts = skip_all(provider, state.unavailable)
+        else:
+            records, telemetry = self.frames(provider)
+            inputs = CheckInputs(
+                provider=provider, records=records, telemetry=telemetry, proof=state.proof,
+                load_s=state.load_s, load_error=state.load_error, decodes=state.decodes,
+                matches_reference=state.matches_reference,
+                concurrent_outputs_match=state.concurrent_outputs_match,
+                concurrency_detail="; ".join(state.concurrency_details),
+                token_counts=state.token_counts or None, gpu_counters_reason=state.gpu_counters_reason,
+            )
+            verdicts = evaluate(inputs, self.config.thresholds)
+        chosen = next(v for v in verdicts if v.check == check)
+        if check == "real_responses" and state.reference_note and chosen.verdict == "pass":
+            chosen.reason = "; ".join(part for part in (chosen.reason, state.reference_note) if part)
+        self._verdicts[(provider, check)] = chosen
+        self.save_checklist()
+        return chosen
+
+    def save_checklist(self) -> None:
+        order = {check: i for i, check in enumerate(CHECKS)}
+        verdicts = sorted(self._verdicts.values(), key=lambda v: (order.get(v.check, 99), v.case))
+        write_json(self.run_dir / CHECKLIST_FILE, verdicts)
+
+    def save_proofs(self) -> None:
+        proofs = [s.proof for s in self.states.values() if s.proof]
+        write_json(self.run_dir / PROVIDER_PROOF_FILE, proofs)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._telemetry_writer.close()
+        for state in self.states.values():
+            if state.engine is not None:
+                state.engine.close()

@@ -1,0 +1,120 @@
+"""Fixtures and parametrization of the validation suites: provider x prompt length x concurrency.
+
+The matrix comes from the config (``--config``, default configs/quick.toml, then ``--set`` and
+``--provider``). Checklist judgements (test_checklist.py) run after every measurement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import Config, load_config, parse_override
+from harness.errors import HarnessError
+from harness.model.engine import Engine
+from harness.results import new_run_dir
+from harness.suite import ProviderUnavailable, SuiteSession, case_id
+
+DEFAULT_CONFIG = "quick"
+_CONFIG_KEY = pytest.StashKey[Config]()
+_PROVIDERS_KEY = pytest.StashKey[list]()
+_SESSION_KEY = pytest.StashKey[SuiteSession]()
+
+
+def _config(pytest_config: pytest.Config) -> Config:
+    if _CONFIG_KEY not in pytest_config.stash:
+        overrides = dict(parse_override(text) for text in pytest_config.getoption("overrides"))
+        providers = pytest_config.getoption("provider")
+        if providers:
+            overrides["matrix.providers"] = list(providers)
+        try:
+            config = load_config(pytest_config.getoption("config") or DEFAULT_CONFIG, overrides)
+        except HarnessError as error:
+            raise pytest.UsageError(str(error)) from None
+        pytest_config.stash[_CONFIG_KEY] = config
+    return pytest_config.stash[_CONFIG_KEY]
+
+
+def _providers(pytest_config: pytest.Config) -> list[str]:
+    """Matrix providers; ``auto`` resolves through the fallback chain (recorded in the run folder)."""
+    if _PROVIDERS_KEY not in pytest_config.stash:
+        config = _config(pytest_config)
+        names: list[str] = []
+        for name in config.matrix.providers:
+            if name == "auto":
+                names.append(_resolve_auto(pytest_config, config))
+            elif name not in names:
+                names.append(name)
+        pytest_config.stash[_PROVIDERS_KEY] = names
+    return pytest_config.stash[_PROVIDERS_KEY]
+
+
+def _resolve_auto(pytest_config: pytest.Config, config: Config) -> str:
+    from harness.model.default_model import default_model_dir
+    from harness.providers import choose_provider, make_probe_fn
+
+    model = pytest_config.getoption("model") or default_model_dir()
+    try:
+        choice = choose_provider("auto", config.fallback.chain, make_probe_fn(model, config.provider_settings))
+    except HarnessError as error:
+        raise pytest.UsageError(str(error)) from None
+    for name, reason in choice.passed_over:
+        print(f"phi3-harness: auto passed over {name}: {reason}")
+    print(f"phi3-harness: auto chose {choice.chosen}")
+    return choice.chosen
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    config = _config(metafunc.config)
+    providers = _providers(metafunc.config)
+    names = metafunc.fixturenames
+    if "concurrency" in names:
+        levels = [c for c in config.matrix.concurrency if c > 1]
+        cases = [(p, n, c) for p in providers for n in config.matrix.prompt_lengths for c in levels]
+        metafunc.parametrize(("provider", "prompt_length", "concurrency"), cases, ids=[case_id(*c) for c in cases])
+    elif "prompt_length" in names:
+        cases = [(p, n) for p in providers for n in config.matrix.prompt_lengths]
+        metafunc.parametrize(("provider", "prompt_length"), cases, ids=[case_id(p, n, 1) for p, n in cases])
+    elif "check" in names:
+        from harness.checklist import CHECKS
+
+        cases = [(p, check) for p in providers for check in CHECKS]
+        metafunc.parametrize(("provider", "check"), cases, ids=[f"{p}-{check}" for p, check in cases])
+    elif "provider" in names:
+        metafunc.parametrize("provider", providers)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Judge after measuring: checklist items go last, whatever order the files were collected in."""
+    items.sort(key=lambda item: item.module.__name__.endswith("test_checklist"))
+
+
+@pytest.fixture(scope="session")
+def suite(request: pytest.FixtureRequest) -> SuiteSession:
+    pytest_config = request.config
+    if _SESSION_KEY not in pytest_config.stash:
+        results_dir = pytest_config.getoption("results_dir")
+        run_dir = Path(results_dir) if results_dir else new_run_dir()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        model = pytest_config.getoption("model")
+        session = SuiteSession(_config(pytest_config), Path(model) if model else None, run_dir, _providers(pytest_config))
+        pytest_config.stash[_SESSION_KEY] = session
+        print(f"\nphi3-harness: writing results to {run_dir}")
+    return pytest_config.stash[_SESSION_KEY]
+
+
+@pytest.fixture()
+def engine(suite: SuiteSession, provider: str) -> Engine:
+    """The provider's engine; an unusable provider skips the test with the reason."""
+    try:
+        return suite.engine(provider)
+    except ProviderUnavailable as unavailable:
+        pytest.skip(str(unavailable))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    suite_session = session.config.stash.get(_SESSION_KEY, None)
+    if suite_session is not None:
+        suite_session.save_checklist()
+        suite_session.close()

@@ -1,0 +1,39 @@
+"""Latency per case (provider x prompt length, one stream): TTFT, TPOT, E2E as pytest-benchmark rounds."""
+
+from __future__ import annotations
+
+import itertools
+
+from harness.metrics import summarize
+from harness.model.engine import Engine
+from harness.prompts import exact_length_prompt
+from harness.suite import SuiteSession, case_id
+from harness.targets.base import Request
+
+
+def test_latency(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, benchmark) -> None:
+    matrix = suite.config.matrix
+    case = case_id(provider, prompt_length, 1)
+    request = Request(prompt_ids=exact_length_prompt(engine.tokenizer, prompt_length), max_new_tokens=matrix.max_new_tokens)
+    records = []
+    index = itertools.count()
+
+    def one_request() -> None:
+        records.append(suite.measure(engine, request, case=case, test="latency", prompt_length=prompt_length, index=next(index)))
+
+    with suite.sampling(case):
+        for _ in range(matrix.warmup):  # not recorded: warms caches and the allocator
+            engine.generate(request)
+        benchmark.pedantic(one_request, rounds=matrix.repetitions, iterations=1, warmup_rounds=0)
+
+    failed = [r for r in records if not r.ok]
+    assert not failed, f"{case}: {len(failed)} of {len(records)} requests failed: {failed[0].error}"
+    stats = {name: summarize([getattr(r, name) for r in records]) for name in ("ttft_s", "tpot_s", "e2e_s", "decode_tok_s", "prefill_tok_s")}
+    benchmark.extra_info.update(
+        case=case, provider=provider, prompt_length=prompt_length, max_new_tokens=matrix.max_new_tokens,
+        **{f"{name}_p50": s.p50 for name, s in stats.items()},
+        **{f"{name}_p90": s.p90 for name, s in stats.items() if name.endswith("_s")},
+        warnings=[f"{name}: {s.warning}" for name, s in stats.items() if s.warning],
+    )
+    assert all(r.prompt_tokens == prompt_length for r in records), f"{case}: prompt is not {prompt_length} tokens"
+    assert all(r.completion_tokens > 0 for r in records), f"{case}: a request generated no token"

@@ -1,0 +1,187 @@
+"""The single-run report renders from saved results folders: HTML, PNG, CSV, and damaged folders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from harness.errors import HarnessError
+from harness.report import build_report
+from harness.report.html import esc
+from harness.report.plots import PLOTS
+from report_helpers import FAST, SLOW, copy_run, png_size, run_report_command
+
+
+@pytest.fixture(scope="module")
+def fast_report(tmp_path_factory) -> Path:
+    return build_report(FAST, tmp_path_factory.mktemp("fast"))
+
+
+@pytest.fixture(scope="module")
+def slow_report(tmp_path_factory) -> Path:
+    return build_report([SLOW], tmp_path_factory.mktemp("slow"))
+
+
+def _checklist(run: Path) -> list[dict]:
+    return json.loads((run / "checklist.json").read_text())
+
+
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_html_has_a_row_per_checklist_item_with_its_verdict(fast_report):
+    page = fast_report.read_text()
+    checklist_html = page.split('id="checklist"')[1].split('id="latency"')[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", checklist_html)[1:]  # first row is the header
+    verdicts = _checklist(FAST)
+    assert len(rows) == len(verdicts)
+    for row, verdict in zip(rows, verdicts):
+        assert esc(verdict["title"]) in row
+        assert f'class="verdict v-{verdict["verdict"]}"' in row
+
+
+def test_failed_gating_check_turns_the_banner_red(slow_report, fast_report):
+    assert "Checklist gate: FAIL (1 gating check(s): Concurrency)" in slow_report.read_text()
+    assert "Checklist gate: PASS" in fast_report.read_text()
+
+
+def test_every_plot_is_a_png_of_the_promised_size(fast_report):
+    for spec in PLOTS:
+        path = fast_report.parent / spec.filename
+        assert png_size(path) == spec.size_px, spec.filename
+        with Image.open(path) as image:
+            image.verify()  # the whole file decodes, not only its header
+        assert f'src="{spec.filename}"' in fast_report.read_text()
+
+
+def test_run_strings_are_html_escaped(fast_report, slow_report):
+    fast, slow = fast_report.read_text(), slow_report.read_text()
+    assert "<script>" not in fast and "<script>" not in slow  # the page itself has no script either
+    assert "&lt;script&gt;alert(&quot;not escaped&quot;)&lt;/script&gt; &amp; friends" in fast
+    # An error message from the run, in the failures table.
+    assert "request exceeded 2 s &lt;deadline&gt; &amp; was cancelled" in slow
+    assert "<deadline>" not in slow
+
+
+def test_page_is_self_contained(fast_report):
+    page = fast_report.read_text()
+    references = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert references
+    for reference in references:
+        assert not re.match(r"^[a-z]+://|^//", reference), reference
+        if not reference.startswith("#"):
+            assert (fast_report.parent / reference).is_file(), reference
+
+
+def test_latency_csv_percentiles_match_hand_computed_medians(fast_report):
+    latency = pd.read_csv(fast_report.parent / "latency.csv")
+    for case in ("cpu-p16-c1", "cpu-p128-c1"):
+        warm = [r for r in _records(FAST) if r["test"] == "latency" and r["case_id"] == case and not r["cold"] and r["ok"]]
+        row = latency[(latency["test"] == "latency") & (latency["case_id"] == case)].iloc[0]
+        assert row["n_warm_ok"] == len(warm)
+        assert row["ttft_p50_s"] == pytest.approx(statistics.median(r["ttft_s"] for r in warm))
+        assert row["e2e_p50_s"] == pytest.approx(statistics.median(r["e2e_s"] for r in warm))
+        assert row["decode_tok_s_p50"] == pytest.approx(statistics.median(r["decode_tok_s"] for r in warm))
+    cold = [r for r in _records(FAST) if r["cold"]][0]
+    first = latency[(latency["test"] == "latency") & (latency["case_id"] == "cpu-p16-c1")].iloc[0]
+    assert first["cold_ttft_s"] == pytest.approx(cold["ttft_s"])
+
+
+def test_concurrency_csv_counts_errors_and_throughput_over_the_window(slow_report):
+    table = pd.read_csv(slow_report.parent / "concurrency.csv")
+    row = table[table["case_id"] == "cpu-p16-c4"].iloc[0]
+    records = [r for r in _records(SLOW) if r["case_id"] == "cpu-p16-c4"]
+    window = (max(r["end_ns"] for r in records) - min(r["submit_ns"] for r in records)) / 1e9
+    ok = [r for r in records if r["ok"]]
+    assert (row["requests"], row["errors"]) == (len(records), 1)
+    assert row["error_kinds"] == "timeout x1"
+    assert row["requests_per_s"] == pytest.approx(len(ok) / window)
+    assert row["output_tok_per_s"] == pytest.approx(sum(r["completion_tokens"] for r in ok) / window)
+
+
+def test_checklist_csv_comes_first_in_the_files_and_has_every_verdict(fast_report):
+    frame = pd.read_csv(fast_report.parent / "checklist.csv")
+    assert list(frame["check"]) == [v["check"] for v in _checklist(FAST)]
+    assert list(frame.columns[:4]) == ["title", "verdict", "measured", "threshold"]
+
+
+def test_unstable_measurements_and_skipped_checks_are_warned(fast_report):
+    page = fast_report.read_text()
+    assert "latency / cpu-p128-c1: TTFT only 3 samples (want &gt;= 5)" in page
+    for verdict in _checklist(FAST):
+        if verdict["verdict"] == "skip":
+            assert esc(f'{verdict["title"]}: {verdict["reason"]}') in page
+
+
+def test_metric_definitions_are_stated(fast_report):
+    page = fast_report.read_text()
+    assert "time to first token: from submitting the request to the first generated token" in page
+    assert esc("(E2E - TTFT) / (output tokens - 1)") in page
+
+
+def test_truncated_last_line_still_renders(tmp_path):
+    run = copy_run(FAST, tmp_path)
+    results = run / "results.jsonl"
+    text = results.read_text()
+    results.write_text(text[: len(text) - 200])  # cut the last record in the middle, as a crash would
+    index = build_report(run, tmp_path / "out")
+    page = index.read_text()
+    assert "is truncated (interrupted run?); skipped" in page
+    assert f"<div class=\"n\">{len(_records(FAST)) - 1}</div><div class=\"l\">requests recorded" in page
+
+
+def test_folder_with_only_results_renders_and_names_what_is_missing(tmp_path):
+    run = tmp_path / "partial"
+    run.mkdir()
+    (run / "results.jsonl").write_text((FAST / "results.jsonl").read_text())
+    page = build_report(run, tmp_path / "out").read_text()
+    for name in ("telemetry.csv", "environment.json", "checklist.json", "provider_proof.json", "benchmark.json"):
+        assert f"<li>{name}</li>" in page
+    assert "Memory and CPU over time: telemetry.csv missing or empty" in page
+    assert (tmp_path / "out" / "latency_vs_prompt.png").is_file()
+    assert not (tmp_path / "out" / "telemetry.png").exists()
+
+
+def test_report_written_into_the_run_folder_leaves_results_untouched(tmp_path):
+    run = copy_run(FAST, tmp_path)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()}
+    index = build_report(run)
+    assert index == run / "index.html"
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir() if p.name in before}
+    assert after == before
+
+
+def test_not_a_results_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(HarnessError, match="no results files in"):
+        build_report(tmp_path)
+    with pytest.raises(HarnessError, match="results folder not found"):
+        build_report(tmp_path / "nowhere")
+
+
+def test_command_renders_one_folder(tmp_path, capsys):
+    code, out = run_report_command([str(FAST), "--out", str(tmp_path / "r")], capsys)
+    assert code == 0
+    assert (tmp_path / "r" / "index.html").is_file()
+    assert str(tmp_path / "r" / "index.html") in out
+
+
+def test_command_help_renders_inside_the_main_parser():
+    # argparse %-formats help strings; a stray "%" breaks `phi3-harness --help` for every command.
+    import argparse
+
+    from harness.commands import report as report_command
+
+    parser = argparse.ArgumentParser(prog="phi3-harness")
+    sub = parser.add_subparsers()
+    report_parser = sub.add_parser("report", help=report_command.HELP, description=report_command.HELP)
+    report_command.add_arguments(report_parser)
+    assert "--fail-on-regression" in report_parser.format_help()
+    assert "report" in parser.format_help()
