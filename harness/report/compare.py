@@ -16,7 +16,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.report.html import VERDICT_CLASS, esc, fmt_number, generated_stamp, page, render_table
 from harness.report.plots import new_figure, save_figure
-from harness.report.runs import RunData
+from harness.report.runs import RunData, environment_summary
 from harness.report.tables import RunTables
 
 
@@ -231,17 +231,16 @@ def _gate_html(regressions: list[Regression] | None, limit_pct: float) -> str:
 def _runs_table(runs: list[RunData], links: list[str]) -> str:
     rows = []
     for index, (run, link) in enumerate(zip(runs, links)):
-        env = run.environment
-        model = env.get("model") if isinstance(env.get("model"), dict) else {}
+        summary = environment_summary(run.environment)
         rows.append({
             "#": index,
             "run": run.run_id,
-            "git commit": env.get("git_commit"),
-            "onnxruntime": env.get("onnxruntime"),
+            "git commit": summary["git commit"],
+            "onnxruntime": summary["onnxruntime"],
             "providers": ", ".join(sorted(set(run.records["provider"].dropna()))) if len(run.records) else "",
-            "cpu": env.get("cpu"),
-            "os": env.get("os"),
-            "model": model.get("path") or env.get("model"),
+            "cpu": summary["cpu"],
+            "os": summary["os"],
+            "model": summary["model"],
             "folder": str(run.path),
             "report": link,
         })

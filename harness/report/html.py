@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness import __version__
 from harness.report.plots import PlotResult
-from harness.report.runs import RunData
+from harness.report.runs import RunData, environment_summary
 from harness.report.tables import COLUMN_TITLES, RunTables, environment_items, proof_summary
 
 VERDICT_CLASS = {"pass": "v-pass", "fail": "v-fail", "skip": "v-skip", "info": "v-info"}
@@ -298,7 +298,8 @@ def plots_section(plots: list[PlotResult]) -> str:
 
 def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], csv_names: list[str]) -> str:
     env = run.environment
-    stamp = f"{esc(run.path)} · git {esc(env.get('git_commit', '?'))} · {esc(generated_stamp())}"
+    commit = environment_summary(env)["git commit"] or "unknown"
+    stamp = f"{esc(run.path)} · git {esc(commit)} · {esc(generated_stamp())}"
     body = [
         f"<h1>phi3-harness report: {esc(run.run_id)}</h1>",
         f'<p class="sub">{stamp}</p>',

@@ -87,11 +87,17 @@ def _ms(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype=float) * 1000.0
 
 
+# Tests whose cases form the provider x prompt length x concurrency matrix.
+SWEEP_TESTS = ("latency", "concurrency")
+
+
 def draw_latency_vs_prompt(figure: Figure, run: RunData, tables: RunTables) -> None:
     frame = tables.latency[tables.latency["concurrency"] == 1]
     frame = frame[frame["n_warm_ok"] > 0]
     if frame.empty:
         raise NoData("no successful warm single-stream (concurrency 1) requests")
+    if (frame["test"] == "latency").any():  # the latency cases sweep prompt length; other tests only add noise
+        frame = frame[frame["test"] == "latency"]
     frame = _preferred(frame, ["provider", "prompt_length"]).sort_values("prompt_length")
     axes = figure.subplots(1, 2)
     for ax, metric, label in ((axes[0], "ttft", "TTFT"), (axes[1], "e2e", "E2E")):
@@ -125,6 +131,9 @@ def _prompt_axis(ax, lengths: pd.Series) -> None:
 def draw_concurrency(figure: Figure, run: RunData, tables: RunTables) -> None:
     # Open-loop cases (Poisson arrivals) record concurrency 0: they are no closed-loop level.
     frame = tables.concurrency[tables.concurrency["concurrency"] > 0]
+    sweep = frame["test"].isin(SWEEP_TESTS)
+    if sweep.any():  # the matrix sweep; real_responses/memory requests are no concurrency level
+        frame = frame[sweep]
     if frame.empty or frame["concurrency"].nunique() < 2:
         raise NoData("fewer than two closed-loop concurrency levels measured")
     frame = _preferred(frame, ["provider", "prompt_length", "concurrency"]).sort_values("concurrency")

@@ -128,3 +128,22 @@ def _short(message: str, folder: Path) -> str:
 def _first(frame: pd.DataFrame, column: str) -> Any:
     values = frame[column].dropna() if column in frame.columns else []
     return values.iloc[0] if len(values) else None
+
+
+def environment_summary(env: dict[str, Any]) -> dict[str, Any]:
+    """The few environment facts that tell runs apart, flattened from environment.json."""
+
+    def section(name: str) -> dict[str, Any]:
+        value = env.get(name)
+        return value if isinstance(value, dict) else {}
+
+    harness, ort, cpu, os_, model = (section(n) for n in ("harness", "onnxruntime", "cpu", "os", "model"))
+    commit = harness.get("git_commit")
+    return {
+        "git commit": f"{commit[:10]}{' (dirty)' if harness.get('git_dirty') else ''}" if commit else None,
+        "onnxruntime": ort.get("version"),
+        "cpu": cpu.get("name"),
+        "os": os_.get("platform") or os_.get("system"),
+        "model": model.get("path"),
+        "model sha256": (model.get("sha256") or "")[:12] or None,
+    }

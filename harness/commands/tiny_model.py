@@ -1,0 +1,31 @@
+"""phi3-harness tiny-model: build the embedded tiny Phi-3 folder and print its path."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.model.default_model import DEFAULT_SEED, default_model_dir
+from harness.model.tiny import build_tiny_model
+from harness.model.tiny_spec import LAYOUTS, PRECISIONS
+
+HELP = "build the embedded tiny Phi-3 model folder (random weights, real format) and print its path"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="weights: fp32, fp16 or int4 (MatMulNBits); default fp32, fp16 with --layout dml")
+    parser.add_argument("--layout", choices=LAYOUTS, default="cpu",
+                        help="cpu: rotary inside attention; dml: DirectML build form (position_ids, fp16)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="weight seed (default %(default)s)")
+    parser.add_argument("--out", default=None, help="folder to write (default: the cache folder the harness uses)")
+
+
+def run(args: argparse.Namespace) -> int:
+    # DirectML builds are fp16 (there is no fp32 dml folder), so the default follows the layout.
+    precision = args.precision or ("fp16" if args.layout == "dml" else "fp32")
+    if args.out is None:
+        path = default_model_dir(precision=precision, layout=args.layout, seed=args.seed)
+    else:
+        path = build_tiny_model(args.out, precision=precision, layout=args.layout, seed=args.seed)
+    print(path)
+    return 0

@@ -1,0 +1,95 @@
+"""`phi3-harness run` end to end on the tiny model: run folder, checklist, report, exit code, interrupt."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.checklist import CHECKS
+from harness.results import load_checklist, load_records
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "run", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("run") / "quick"
+    return _run("--config", "configs/quick.toml", "--out", str(out)), out
+
+
+def test_quick_run_passes_and_judges_every_checklist_item(quick_run) -> None:
+    result, out = quick_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    verdicts = {v.check: v for v in load_checklist(out)}
+    assert set(verdicts) == set(CHECKS)
+    assert all(v.verdict in ("pass", "skip", "info") for v in verdicts.values())
+    assert all(v.reason for v in verdicts.values() if v.verdict == "skip")
+    assert verdicts["provider_active"].measured == 1.0
+    for title in CHECKS.values():
+        assert title in result.stdout  # the checklist table is printed
+
+
+def test_results_jsonl_has_one_line_per_request(quick_run) -> None:
+    _, out = quick_run
+    lines = (out / "results.jsonl").read_text().splitlines()
+    records = load_records(out)
+    assert len(lines) == len(records) > 0
+    assert records["ok"].all()
+    latency = records[records["test"] == "latency"]
+    assert set(latency["case_id"]) == {"cpu-p16-c1", "cpu-p128-c1"}
+
+
+def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
+    _, out = quick_run
+    for name in ("environment.json", "telemetry.csv", "checklist.json", "benchmark.json", "provider_proof.json",
+                 "index.html", "checklist.csv", "latency.csv"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("*.png"))
+    benchmarks = json.loads((out / "benchmark.json").read_text())["benchmarks"]
+    assert {b["extra_info"]["case"] for b in benchmarks} == {"cpu-p16-c1", "cpu-p128-c1"}
+    assert all(b["extra_info"]["ttft_s_p50"] > 0 for b in benchmarks)
+
+
+def test_an_impossible_threshold_fails_the_gate_naming_the_check(tmp_path: Path) -> None:
+    result = _run("--set", "thresholds.first_response_s=0.000001", "--out", str(tmp_path / "r"), "--no-report")
+    assert result.returncode == 1
+    assert "FAIL first_response" in result.stderr
+    assert "first_response" in {v.check for v in load_checklist(tmp_path / "r") if v.verdict == "fail"}
+
+
+def test_a_malformed_config_key_is_a_one_line_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[matrix]\nprompt_lenghts = [16]\n")
+    result = _run("--config", str(config), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "prompt_lenghts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_interrupted_run_leaves_readable_results(tmp_path: Path) -> None:
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "--results-dir", str(out),
+         "--set", "matrix.repetitions=100000", "-k", "latency"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+    )
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not results.exists() or len(results.read_bytes().splitlines()) < 20):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    records = load_records(out)
+    assert len(records) >= 20 and records["ok"].all()
+    assert os.path.getsize(results) > 0
