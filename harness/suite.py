@@ -188,9 +188,11 @@ class SuiteSession:
         return chosen
 
     def save_checklist(self) -> None:
-        order = {check: i for i, check in enumerate(CHECKS)}
-        verdicts = sorted(self._verdicts.values(), key=lambda v: (order.get(v.check, 99), v.case))
-        write_json(self.run_dir / CHECKLIST_FILE, verdicts)
+        """checklist.json, provider by provider in matrix order, items in the checklist's order."""
+        check_order = {check: i for i, check in enumerate(CHECKS)}
+        provider_order = {name: i for i, name in enumerate(self.providers)}
+        verdicts = sorted(self._verdicts, key=lambda key: (provider_order.get(key[0], 99), check_order.get(key[1], 99)))
+        write_json(self.run_dir / CHECKLIST_FILE, [self._verdicts[key] for key in verdicts])
 
     def save_proofs(self) -> None:
         proofs = [s.proof for s in self.states.values() if s.proof]

@@ -13,6 +13,9 @@ from harness.suite import SuiteSession
 
 def test_checklist(suite: SuiteSession, provider: str, check: str) -> None:
     verdict = suite.verdict(provider, check)
+    unavailable = suite.state(provider).unavailable
+    if unavailable:  # one reason for every item, so pytest's summary groups them into one line
+        pytest.skip(unavailable)
     where = f"{verdict.title} [{verdict.case or provider}]"
     if verdict.verdict == "skip":
         pytest.skip(f"{where}: {verdict.reason}")

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     status = _run_pytest(args, run_dir)
     verdicts = _checklist(run_dir)
     print(f"\nChecklist ({run_dir}):")
-    print(format_table(verdicts))
+    print(format_table(_fold_unavailable(verdicts)))
     if not args.no_report:
         _report(run_dir)
     code = gate(verdicts)
@@ -84,6 +84,25 @@ def _checklist(run_dir: Path) -> list[Verdict]:
         if check not in judged:
             verdicts.append(Verdict(check, title, "skip", None, None, reason="not run (deselected or the run stopped early)"))
     return verdicts
+
+
+def _fold_unavailable(verdicts: list[Verdict]) -> list[Verdict]:
+    """One line for a provider whose every item skipped for the same reason (e.g. not installed)."""
+    def provider(verdict: Verdict) -> str:
+        return verdict.case.split("-", 1)[0]
+
+    groups: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        groups.setdefault(provider(verdict), []).append(verdict)
+    folded: list[Verdict] = []
+    for verdict in verdicts:
+        group = groups[provider(verdict)]
+        reasons = {v.reason for v in group}
+        if len(group) < len(CHECKS) or len(reasons) > 1 or any(v.verdict != "skip" for v in group):
+            folded.append(verdict)
+        elif verdict is group[0]:
+            folded.append(Verdict("all", f"All {len(CHECKS)} items", "skip", None, None, case=verdict.case, reason=verdict.reason))
+    return folded
 
 
 def _report(run_dir: Path) -> None:

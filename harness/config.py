@@ -1,0 +1,361 @@
+"""Run configuration: the matrix, provider options, fallback chain, thresholds, telemetry.
+
+Layers, later wins: code defaults <- a TOML file <- overrides (dotted keys from the command line,
+e.g. {"matrix.providers": ["cpu"], "thresholds.first_response_s": 0.1}). Every layer is validated
+on its own, so an unknown key or a wrong type is reported with the file (or "override") it came from.
+The result is frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.errors import HarnessError
+from harness.providers import EXECUTION_PROVIDERS, ProviderSettings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+OVERRIDE_SOURCE = "override"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    providers: tuple[str, ...] = ("dml", "qnn", "cuda", "cpu")  # short names, see providers.py
+    prompt_lengths: tuple[int, ...] = (128, 512, 1024)  # prompt tokens per case
+    concurrency: tuple[int, ...] = (1, 4)  # concurrent requests per case
+    max_new_tokens: int = 32  # generated tokens per request
+    repetitions: int = 10  # measured requests per latency case
+    warmup: int = 2  # unmeasured requests before each case (after the cold one)
+    requests_per_level: int = 16  # requests per concurrency level in the concurrency test
+    seed: int = 0  # prompt text and Poisson arrivals
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    threads: int | None = None  # intra-op threads; None = ONNX Runtime's default
+    strict: bool = False  # refuse CPU fallback for any node (session.disable_cpu_ep_fallback)
+    options: dict[str, Any] = field(default_factory=dict)  # ONNX Runtime provider options, passed as is
+
+
+@dataclass(frozen=True)
+class Fallback:
+    chain: tuple[str, ...] = ("dml", "qnn", "cuda", "cpu")  # tried in order when no provider is named
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """One threshold per checklist item of DESIGN.md; the unit is the name's suffix."""
+
+    provider_share_min: float = 0.5  # fraction of kernel nodes on the requested provider, >=
+    simple_query_p50_s: float = 1.0  # E2E p50, short prompt, concurrency 1, <=
+    first_response_s: float = 0.5  # TTFT of the first request after load (cold), <=
+    subsequent_p50_s: float = 0.3  # TTFT p50 of warm requests, short prompt, concurrency 1, <=
+    memory_peak_gib: float = 14.0  # peak process memory (+ GPU process memory where readable), <=
+    memory_growth_mib_per_request: float = 1.0  # RSS growth over repeated requests, <=
+    cpu_percent_max: float = 50.0  # mean process CPU normalised to all cores, <= (info on cpu)
+    accelerator_util_min_percent: float = 0.0  # peak GPU/NPU engine utilisation of this process, >
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    interval_s: float = 0.05  # sampling period
+    enabled: bool = True
+
+
+# ONNX Runtime option names and types per provider (only these are accepted, to catch typos).
+PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
+    "cpu": {},
+    "dml": {"device_id": int, "performance_preference": str, "device_filter": str},
+    "qnn": {"backend_type": str, "backend_path": str, "htp_performance_mode": str},
+    "cuda": {"device_id": int},
+}
+OPTION_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("dml", "performance_preference"): ("default", "high_performance", "minimum_power"),
+    ("dml", "device_filter"): ("gpu", "npu", "any"),
+}
+
+SECTIONS: dict[str, type] = {"matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "telemetry": Telemetry}
+PROVIDER_KEYS = ("threads", "strict")
+
+
+@dataclass(frozen=True)
+class Config:
+    matrix: Matrix = Matrix()
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)  # [provider.<name>]
+    fallback: Fallback = Fallback()
+    thresholds: Thresholds = Thresholds()
+    telemetry: Telemetry = Telemetry()
+    sources: tuple[str, ...] = ()  # files and "override", in the order applied
+
+    def provider(self, name: str) -> ProviderConfig:
+        return self.providers.get(name, ProviderConfig())
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        entry = self.provider(name)
+        return ProviderSettings(name=name, options=dict(entry.options), intra_op_threads=entry.threads, strict=entry.strict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data in the TOML layout (for the run folder)."""
+        data: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        data["provider"] = {
+            name: {**{k: v for k, v in (("threads", p.threads), ("strict", p.strict)) if v is not None}, **p.options}
+            for name, p in self.providers.items()
+        }
+        data["sources"] = list(self.sources)
+        return data
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return "a list of " + {int: "integers", float: "numbers", str: "strings", bool: "booleans"}.get(item, str(item))
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args and len(args) < len(typing.get_args(hint)):
+        return _type_name(args[0])
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
+
+
+def _scalar(value: Any, hint: type) -> Any:
+    """``value`` as ``hint``; strings (from the command line) are parsed. Raises ValueError."""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            return float(value)
+    elif hint is str and isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """Check/convert ``value`` against a type hint (int, float, bool, str, tuple[X, ...], X | None)."""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, str):  # "cpu,dml" from the command line
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(value)
+        return tuple(_scalar(v, item) for v in value)
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
+            return None
+        return coerce(value, next(a for a in args if a is not type(None)))
+    return _scalar(value, hint)
+
+
+def _bad_type(source: str, key: str, hint: Any, value: Any) -> HarnessError:
+    return HarnessError(f"{source}: key '{key}' must be {_type_name(hint)}, got {value!r}: fix the value")
+
+
+def _unknown(source: str, key: str, known: typing.Iterable[str]) -> HarnessError:
+    return HarnessError(f"{source}: unknown key '{key}' (known: {', '.join(sorted(known))}): fix the spelling")
+
+
+# --- layers -----------------------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _provider_key(source: str, provider: str, key: str, value: Any) -> tuple[str, Any]:
+    """Validate one [provider.<name>] entry; returns ("threads"|"strict"|"options", value)."""
+    dotted = f"provider.{provider}.{key}"
+    if key in PROVIDER_KEYS:
+        hint = _hints(ProviderConfig)[key]
+    elif key in PROVIDER_OPTIONS[provider]:
+        hint = PROVIDER_OPTIONS[provider][key]
+    else:
+        raise _unknown(source, dotted, [f"provider.{provider}.{k}" for k in (*PROVIDER_KEYS, *PROVIDER_OPTIONS[provider])])
+    try:
+        value = coerce(value, hint)
+    except (ValueError, TypeError):
+        raise _bad_type(source, dotted, hint, value) from None
+    choices = OPTION_CHOICES.get((provider, key))
+    if choices and value not in choices:
+        raise HarnessError(f"{source}: key '{dotted}' must be one of {', '.join(choices)}, got {value!r}: fix the value")
+    return key, value
+
+
+def _flatten_layer(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A parsed TOML document -> {dotted key: validated value}."""
+    flat: dict[str, Any] = {}
+    for section, body in data.items():
+        if section == "provider":
+            if not isinstance(body, Mapping):
+                raise _bad_type(source, "provider", "a table of [provider.<name>] tables", body)
+            for provider, entries in body.items():
+                if provider not in PROVIDER_OPTIONS:
+                    raise _unknown(source, f"provider.{provider}", [f"provider.{p}" for p in PROVIDER_OPTIONS])
+                if not isinstance(entries, Mapping):
+                    raise HarnessError(f"{source}: 'provider.{provider}' must be a table: write [provider.{provider}]")
+                for key, value in entries.items():
+                    flat[f"provider.{provider}.{key}"] = _provider_key(source, provider, key, value)[1]
+            continue
+        if section not in SECTIONS:
+            raise _unknown(source, section, [*SECTIONS, "provider"])
+        if not isinstance(body, Mapping):
+            raise HarnessError(f"{source}: '{section}' must be a table: write [{section}]")
+        for key, value in body.items():
+            flat[f"{section}.{key}"] = _section_value(source, section, key, value)
+    return flat
+
+
+def _section_value(source: str, section: str, key: str, value: Any) -> Any:
+    hints = _hints(SECTIONS[section])
+    if key not in hints:
+        raise _unknown(source, f"{section}.{key}", [f"{section}.{k}" for k in hints])
+    try:
+        return coerce(value, hints[key])
+    except (ValueError, TypeError):
+        raise _bad_type(source, f"{section}.{key}", hints[key], value) from None
+
+
+def _override_layer(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        if parts[0] == "provider":
+            if len(parts) != 3 or parts[1] not in PROVIDER_OPTIONS:
+                raise _unknown(OVERRIDE_SOURCE, dotted, [f"provider.{p}.<key>" for p in PROVIDER_OPTIONS])
+            flat[dotted] = _provider_key(OVERRIDE_SOURCE, parts[1], parts[2], value)[1]
+        elif len(parts) == 2 and parts[0] in SECTIONS:
+            flat[dotted] = _section_value(OVERRIDE_SOURCE, parts[0], parts[1], value)
+        else:
+            raise _unknown(OVERRIDE_SOURCE, dotted, [f"{s}.<key>" for s in (*SECTIONS, "provider.<name>")])
+    return flat
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """"thresholds.first_response_s=0.1" -> ("thresholds.first_response_s", "0.1") for --set options."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise HarnessError(f"override {text!r} is not KEY=VALUE: write e.g. thresholds.first_response_s=0.1")
+    return key.strip(), value.strip()
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A path, or the name of a file in configs/ ("quick" -> configs/quick.toml)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    named = CONFIG_DIR / f"{name_or_path}.toml"
+    if path.suffix == "" and named.is_file():
+        return named
+    known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
+    raise HarnessError(f"config file not found: {name_or_path}: pass a TOML path or one of: {', '.join(known) or '(none)'}")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise HarnessError(f"{path}: not valid TOML ({error}): fix the syntax") from None
+    except OSError as error:
+        raise HarnessError(f"cannot read config {path} ({error.strerror}): check the path") from None
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults <- the TOML file (a path or a configs/ name) <- overrides; validated, frozen."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if path is not None:
+        resolved = resolve_config_path(path)
+        layers.append((str(path), _flatten_layer(read_toml(resolved), str(path))))
+    if overrides:
+        layers.append((OVERRIDE_SOURCE, _override_layer(overrides)))
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for source, flat in layers:
+        merged.update(flat)
+        origin.update({key: source for key in flat})
+    return _build(merged, origin, tuple(source for source, _ in layers))
+
+
+def _build(flat: dict[str, Any], origin: dict[str, str], sources: tuple[str, ...]) -> Config:
+    sections = {
+        name: cls(**{k.split(".", 1)[1]: v for k, v in flat.items() if k.split(".", 1)[0] == name})
+        for name, cls in SECTIONS.items()
+    }
+    providers: dict[str, dict[str, Any]] = {}
+    for dotted, value in flat.items():
+        if dotted.startswith("provider."):
+            _, name, key = dotted.split(".")
+            entry = providers.setdefault(name, {"options": {}})
+            if key in PROVIDER_KEYS:
+                entry[key] = value
+            else:
+                entry["options"][key] = value
+    config = Config(
+        providers={name: ProviderConfig(**entry) for name, entry in providers.items()},
+        sources=sources,
+        **sections,
+    )
+    _validate(config, origin)
+    return config
+
+
+def _validate(config: Config, origin: dict[str, str]) -> None:
+    """Range and name checks on the merged result; errors name where the offending value came from."""
+
+    def fail(key: str, problem: str, fix: str) -> None:
+        raise HarnessError(f"{origin.get(key, 'defaults')}: key '{key}' {problem}: {fix}")
+
+    known = ", ".join(EXECUTION_PROVIDERS)
+    for key, names in (("matrix.providers", config.matrix.providers), ("fallback.chain", config.fallback.chain)):
+        if not names:
+            fail(key, "is empty", f"list at least one of {known}")
+        for name in names:
+            if name not in EXECUTION_PROVIDERS:
+                fail(key, f"names unknown provider {name!r}", f"use {known}")
+        if len(set(names)) != len(names):
+            fail(key, "repeats a provider", "list each once")
+    matrix = config.matrix
+    for key, values in (("matrix.prompt_lengths", matrix.prompt_lengths), ("matrix.concurrency", matrix.concurrency)):
+        if not values or any(v < 1 for v in values):
+            fail(key, f"must be a non-empty list of integers >= 1, got {list(values)}", "fix the list")
+    for key, value, low in (
+        ("matrix.max_new_tokens", matrix.max_new_tokens, 1),
+        ("matrix.repetitions", matrix.repetitions, 1),
+        ("matrix.warmup", matrix.warmup, 0),
+        ("matrix.requests_per_level", matrix.requests_per_level, 1),
+    ):
+        if value < low:
+            fail(key, f"must be >= {low}, got {value}", "raise it")
+    if config.telemetry.interval_s <= 0:
+        fail("telemetry.interval_s", f"must be > 0, got {config.telemetry.interval_s}", "use e.g. 0.05")
+    for name, entry in config.providers.items():
+        if entry.threads is not None and entry.threads < 1:
+            fail(f"provider.{name}.threads", f"must be >= 1, got {entry.threads}", "remove it for ORT's default")
+    for f in fields(Thresholds):
+        value = getattr(config.thresholds, f.name)
+        if value < 0:
+            fail(f"thresholds.{f.name}", f"must be >= 0, got {value}", "use a non-negative value")
+    if config.thresholds.provider_share_min > 1:
+        fail("thresholds.provider_share_min", f"is a fraction, got {config.thresholds.provider_share_min}", "use 0..1")

@@ -1,0 +1,224 @@
+"""Per-request measurement and the statistics computed from raw samples.
+
+Definitions (tools disagree on names; these are ours, and the report states them):
+    TTFT  = submit -> first generated token
+    E2E   = submit -> last generated token
+    ITL   = every gap between consecutive generated tokens (one sample per gap)
+    TPOT  = (E2E - TTFT) / (output tokens - 1)
+    prefill tok/s = prompt tokens / TTFT
+    decode tok/s  = 1 / TPOT
+
+Percentiles use linear interpolation between closest ranks (numpy's default, Hyndman-Fan type 7);
+stddev is the sample standard deviation (ddof=1). Runs are combined by joining raw samples, never by
+averaging percentiles.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.results import RequestRecord
+from harness.targets.base import Request, Target, TokenEvent, Usage
+
+NS = 1e9
+
+# A summary is flagged unstable below this many samples or when stddev > 10 % of the mean.
+MIN_SAMPLES = 5
+MAX_RELATIVE_STDDEV = 0.10
+
+PERCENTILE_METHOD = "linear interpolation between closest ranks (numpy default)"
+
+
+# --- one request ------------------------------------------------------------------------------
+
+
+def error_kind_of(error: BaseException) -> str:
+    """A short, groupable kind: the target's own ``error_kind`` if it set one, else the type name."""
+    kind = getattr(error, "error_kind", None)
+    if isinstance(kind, str) and kind:
+        return kind
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return f"exception:{type(error).__name__}"
+
+
+def measure_request(
+    target: Target,
+    request: Request,
+    *,
+    run_id: str,
+    case_id: str,
+    test: str,
+    prompt_length: int,
+    concurrency: int,
+    request_index: int,
+    worker: int,
+    cold: bool,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> RequestRecord:
+    """Run one request through ``target.stream`` and turn its timestamps into a RequestRecord.
+
+    Never raises for a failing request: the exception becomes ``ok=False`` with ``error_kind`` and
+    ``error``, and the tokens seen before the failure are kept.
+    """
+    tokens: list[TokenEvent] = []
+    usage: Usage | None = None
+    error: BaseException | None = None
+    submit_ns = clock()  # just before the call: the generator's setup counts towards TTFT
+    try:
+        for item in target.stream(request):
+            if isinstance(item, TokenEvent):
+                tokens.append(item)
+            elif isinstance(item, Usage):
+                usage = item
+    except Exception as caught:  # a failed request is a result, not a crash of the run
+        error = caught
+    stream_end_ns = clock()
+    return build_record(
+        tokens,
+        usage,
+        error,
+        submit_ns=submit_ns,
+        stream_end_ns=stream_end_ns,
+        meta=dict(
+            run_id=run_id,
+            case_id=case_id,
+            test=test,
+            target=str(getattr(target, "name", "?")),
+            provider=str(getattr(target, "provider", "?")),
+            prompt_length=prompt_length,
+            concurrency=concurrency,
+            request_index=request_index,
+            worker=worker,
+            cold=cold,
+        ),
+    )
+
+
+def build_record(
+    tokens: Sequence[TokenEvent],
+    usage: Usage | None,
+    error: BaseException | None,
+    *,
+    submit_ns: int,
+    stream_end_ns: int,
+    meta: dict[str, Any],
+) -> RequestRecord:
+    """The arithmetic of ``measure_request``, separate so it can be checked on hand-made timestamps."""
+    token_ns = [event.t_ns for event in tokens]
+    ok = error is None and usage is not None
+    error_kind = error_kind_of(error) if error is not None else (None if usage is not None else "no_usage")
+    message = (str(error) or type(error).__name__) if error is not None else (
+        None if usage is not None else "the stream ended without a Usage item"
+    )
+    first_ns = token_ns[0] if token_ns else None
+    # E2E ends at the last token; without tokens, at the moment the stream ended or failed.
+    end_ns = token_ns[-1] if (token_ns and ok) else stream_end_ns
+    ttft = (first_ns - submit_ns) / NS if first_ns is not None else None
+    e2e = (end_ns - submit_ns) / NS
+    # Usage's count is authoritative (an HTTP chunk may carry several tokens); fall back to events.
+    n_out = usage.completion_tokens if usage is not None else len(tokens)
+    tpot = (e2e - ttft) / (n_out - 1) if (ok and ttft is not None and n_out > 1) else None
+    prompt_tokens = usage.prompt_tokens if usage is not None else 0
+    return RequestRecord(
+        **meta,
+        submit_ns=submit_ns,
+        first_token_ns=first_ns,
+        end_ns=end_ns,
+        token_ns=token_ns,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=n_out,
+        ttft_s=ttft,
+        e2e_s=e2e,
+        tpot_s=tpot,
+        itl_s=[(b - a) / NS for a, b in zip(token_ns, token_ns[1:])],
+        prefill_tok_s=prompt_tokens / ttft if (ok and ttft and prompt_tokens) else None,
+        decode_tok_s=1.0 / tpot if tpot else None,
+        ok=ok,
+        error_kind=error_kind,
+        error=message,
+        output_text="".join(event.text for event in tokens),
+        output_ids=[event.token_id for event in tokens],
+    )
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Statistics of raw samples. Fields are None where undefined (no samples; stddev of one)."""
+
+    n: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    mean: float | None
+    stddev: float | None
+    min: float | None
+    max: float | None
+    warning: str | None  # why the figure should not be trusted; None when it looks stable
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _finite(values: Iterable[float | None]) -> np.ndarray:
+    data = np.array([v for v in values if v is not None], dtype=float)
+    return data[np.isfinite(data)]
+
+
+def summarize(values: Iterable[float | None], min_samples: int = MIN_SAMPLES) -> Summary:
+    """n, p50, p90, p99, mean, stddev (ddof=1), min, max of the finite values, with a stability warning."""
+    data = _finite(values)
+    n = int(data.size)
+    if n == 0:
+        return Summary(0, None, None, None, None, None, None, None, "no samples")
+    p50, p90, p99 = (float(p) for p in np.percentile(data, [50, 90, 99], method="linear"))
+    mean = float(data.mean())
+    stddev = float(data.std(ddof=1)) if n > 1 else None
+    return Summary(n, p50, p90, p99, mean, stddev, float(data.min()), float(data.max()),
+                   instability(n, mean, stddev, min_samples))
+
+
+def instability(n: int, mean: float, stddev: float | None, min_samples: int = MIN_SAMPLES) -> str | None:
+    """Why a measurement is unstable (too few samples, or stddev > 10 % of the mean), else None."""
+    if n < min_samples:
+        return f"only {n} sample{'' if n == 1 else 's'} (want >= {min_samples})"
+    if stddev is not None and mean != 0 and stddev > MAX_RELATIVE_STDDEV * abs(mean):
+        return f"stddev is {stddev / abs(mean):.0%} of the mean (limit {MAX_RELATIVE_STDDEV:.0%})"
+    return None
+
+
+# Record columns holding one value per request, and the one holding a list per request.
+SCALAR_METRICS = ("ttft_s", "e2e_s", "tpot_s", "prefill_tok_s", "decode_tok_s")
+LIST_METRICS = ("itl_s",)
+
+
+def samples(records: pd.DataFrame | Iterable[RequestRecord], metric: str, *, cold: bool | None = None) -> list[float]:
+    """Raw samples of ``metric`` from successful requests; ``cold`` None = all, True/False = only those.
+
+    ``itl_s`` joins every request's gaps into one sample list.
+    """
+    if metric not in SCALAR_METRICS + LIST_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(SCALAR_METRICS + LIST_METRICS)}")
+    rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else [asdict(r) for r in records]
+    chosen = [r for r in rows if r["ok"] and (cold is None or bool(r["cold"]) == cold)]
+    if metric in LIST_METRICS:
+        return [float(v) for r in chosen for v in (r[metric] or [])]
+    return [float(r[metric]) for r in chosen if r[metric] is not None and np.isfinite(r[metric])]
+
+
+def summarize_metric(records: pd.DataFrame | Iterable[RequestRecord], metric: str) -> dict[str, Summary]:
+    """{"cold": ..., "warm": ...}: the first request after load is never mixed into warm figures."""
+    if not isinstance(records, pd.DataFrame):
+        records = list(records)
+    return {
+        "cold": summarize(samples(records, metric, cold=True), min_samples=1),
+        "warm": summarize(samples(records, metric, cold=False)),
+    }

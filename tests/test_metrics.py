@@ -1,0 +1,143 @@
+"""Per-request metrics and summary statistics agree with hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from stream_targets import ManualClock, ScheduledTarget, TimedTarget
+
+from harness.metrics import measure_request, samples, summarize, summarize_metric
+from harness.results import records_to_frame
+from harness.targets.base import Request
+
+MS = 1_000_000
+META = dict(run_id="r", case_id="cpu-p16-c1", test="latency", prompt_length=16, concurrency=1,
+            request_index=0, worker=0, cold=False)
+
+
+def _measure(target, request=None, **meta):
+    return measure_request(target, request or Request(prompt_ids=(1, 2, 3), max_new_tokens=8),
+                           **{**META, **meta}, clock=target.clock)
+
+
+def test_timings_follow_the_definitions() -> None:
+    # tokens at 200, 300, 450, 500 ms after submit; 50 prompt tokens
+    clock = ManualClock()
+    record = _measure(TimedTarget(clock, [200 * MS, 300 * MS, 450 * MS, 500 * MS], prompt_tokens=50, end_offset_ns=520 * MS))
+    assert record.ok and record.error_kind is None
+    assert record.submit_ns == 1_000_000_000
+    assert record.ttft_s == pytest.approx(0.200)
+    assert record.e2e_s == pytest.approx(0.500)  # to the last token, not to the stream's end at 520 ms
+    assert record.end_ns == record.submit_ns + 500 * MS
+    assert record.itl_s == pytest.approx([0.100, 0.150, 0.050])
+    assert record.tpot_s == pytest.approx((0.500 - 0.200) / 3)
+    assert record.prefill_tok_s == pytest.approx(50 / 0.200)
+    assert record.decode_tok_s == pytest.approx(3 / 0.300)
+    assert record.prompt_tokens == 50 and record.completion_tokens == 4
+    assert record.output_text == "abcd" and record.output_ids == [100, 101, 102, 103]
+    assert record.token_ns == [record.submit_ns + o for o in (200 * MS, 300 * MS, 450 * MS, 500 * MS)]
+    assert (record.target, record.provider, record.case_id) == ("timed", "cpu", "cpu-p16-c1")
+
+
+def test_one_token_has_no_tpot() -> None:
+    record = _measure(TimedTarget(ManualClock(), [80 * MS], prompt_tokens=10))
+    assert record.ok and record.ttft_s == pytest.approx(0.08) and record.e2e_s == pytest.approx(0.08)
+    assert record.tpot_s is None and record.decode_tok_s is None and record.itl_s == []
+
+
+def test_an_exception_becomes_a_failed_record_with_the_tokens_before_it() -> None:
+    clock = ManualClock()
+    record = _measure(TimedTarget(clock, [100 * MS, 150 * MS, 200 * MS], prompt_tokens=5, raise_at=2))
+    assert not record.ok
+    assert record.error_kind == "exception:ValueError" and record.error == "engine exploded"
+    assert record.output_ids == [100, 101]
+    assert record.ttft_s == pytest.approx(0.1)
+    assert record.end_ns == record.submit_ns + 200 * MS  # when it failed
+    assert record.tpot_s is None and record.prefill_tok_s is None
+
+
+def test_a_stream_without_usage_is_a_failure() -> None:
+    record = _measure(TimedTarget(ManualClock(), [10 * MS], prompt_tokens=5, usage=False))
+    assert not record.ok and record.error_kind == "no_usage"
+
+
+def test_error_kind_comes_from_the_target_when_it_names_one() -> None:
+    class HttpError(Exception):
+        error_kind = "http_500"
+
+    class Failing(ScheduledTarget):
+        def stream(self, request):
+            raise HttpError("internal server error")
+            yield  # pragma: no cover
+
+    class Slow(ScheduledTarget):
+        def stream(self, request):
+            raise TimeoutError("no answer in 30 s")
+            yield  # pragma: no cover
+
+    assert measure_request(Failing(), Request(prompt_ids=(1,)), **META).error_kind == "http_500"
+    assert measure_request(Slow(), Request(prompt_ids=(1,)), **META).error_kind == "timeout"
+
+
+def test_real_sleeps_are_measured_on_the_producer_clock() -> None:
+    target = ScheduledTarget(tokens=(5, 6, 7), first_delay_s=0.03, token_delay_s=0.01)
+    record = measure_request(target, Request(prompt_ids=(1, 2), max_new_tokens=3), **META)
+    assert record.ok and record.completion_tokens == 3 and record.prompt_tokens == 7
+    assert record.ttft_s >= 0.03  # lower bounds only: sleeping can overrun, never underrun
+    assert all(gap >= 0.01 for gap in record.itl_s)
+    assert record.e2e_s == pytest.approx(record.ttft_s + sum(record.itl_s))
+
+
+def test_summary_uses_linear_interpolation_and_sample_stddev() -> None:
+    summary = summarize([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    assert summary.n == 10
+    assert summary.p50 == pytest.approx(5.5)
+    assert summary.p90 == pytest.approx(9.1)  # rank 0.9 * 9 = 8.1 -> 9 + 0.1 * (10 - 9)
+    assert summary.p99 == pytest.approx(9.91)  # rank 8.91
+    assert summary.mean == pytest.approx(5.5)
+    assert summary.stddev == pytest.approx(math.sqrt(82.5 / 9))
+    assert (summary.min, summary.max) == (1.0, 10.0)
+    assert "stddev is 55% of the mean" in summary.warning
+
+
+def test_summary_of_steady_samples_has_no_warning() -> None:
+    summary = summarize([1.0, 1.02, 0.98, 1.0, 1.0])
+    assert summary.warning is None and summary.p50 == 1.0
+
+
+def test_summary_warns_on_too_few_samples_and_ignores_missing_values() -> None:
+    summary = summarize([2.0, None, float("nan"), 2.0, 2.0])
+    assert summary.n == 3 and summary.p99 == 2.0
+    assert summary.warning == "only 3 samples (want >= 5)"
+    assert summarize([4.0]).stddev is None
+
+
+def test_empty_summary_is_all_none() -> None:
+    summary = summarize([])
+    assert summary.n == 0 and summary.p50 is None and summary.mean is None and summary.warning == "no samples"
+
+
+def _records():
+    rows = []
+    for index, (cold, ttft, ok, itl) in enumerate(
+        [(True, 2.0, True, [0.5]), (False, 0.1, True, [0.1, 0.2]), (False, 0.3, True, [0.3]),
+         (False, 9.0, False, [9.0]), (False, 0.2, True, [])]
+    ):
+        rows.append(dict(run_id="r", case_id="c", test="latency", target="t", provider="cpu", prompt_length=16,
+                         concurrency=1, request_index=index, worker=0, cold=cold, submit_ns=0, first_token_ns=0,
+                         end_ns=0, token_ns=[], prompt_tokens=1, completion_tokens=1, ttft_s=ttft, e2e_s=ttft,
+                         tpot_s=None, itl_s=itl, prefill_tok_s=None, decode_tok_s=None, ok=ok))
+    return records_to_frame(rows)
+
+
+def test_cold_is_kept_apart_from_warm_and_failures_are_left_out() -> None:
+    split = summarize_metric(_records(), "ttft_s")
+    assert split["cold"].n == 1 and split["cold"].p50 == 2.0 and split["cold"].warning is None
+    assert split["warm"].n == 3 and split["warm"].p50 == pytest.approx(0.2) and split["warm"].max == 0.3
+
+
+def test_inter_token_gaps_are_joined_across_requests() -> None:
+    assert sorted(samples(_records(), "itl_s", cold=False)) == pytest.approx([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="unknown metric"):
+        samples(_records(), "ttft")
