@@ -17,8 +17,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--config", default=None, help="TOML config (default: configs/quick.toml for suites)")
     group.addoption("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key, e.g. --set thresholds.first_response_s=0.2")
-    group.addoption("--target-url", default=None, help="OpenAI-compatible endpoint to measure instead of the engine")
     group.addoption("--results-dir", default=None, help="run folder to write (default: reports/<run-id>)")
+    group.addoption("--no-report", action="store_true", help="write the run folder but no HTML/PNG/CSV report")
 
 
 @pytest.fixture(scope="session")

@@ -403,6 +403,25 @@ def skip_all(provider: str, reason: str) -> list[Verdict]:
     return [_verdict(check, "skip", case=provider, reason=reason) for check in CHECKS]
 
 
+def fold_unavailable(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """For display: one line for a provider whose every item skipped for the same reason."""
+    def provider(verdict: Verdict) -> str:
+        return verdict.case.split("-", 1)[0]
+
+    groups: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        groups.setdefault(provider(verdict), []).append(verdict)
+    folded: list[Verdict] = []
+    for verdict in verdicts:
+        group = groups[provider(verdict)]
+        if len(group) < len(CHECKS) or len({v.reason for v in group}) > 1 or any(v.verdict != "skip" for v in group):
+            folded.append(verdict)
+        elif verdict is group[0]:
+            folded.append(Verdict("all", f"All {len(CHECKS)} items", "skip", None, None, case=verdict.case,
+                                  reason=verdict.reason))
+    return folded
+
+
 def gate(verdicts: Sequence[Verdict]) -> int:
     """CI exit code: 1 when a gating check failed, else 0 (skips and info never fail the gate)."""
     return 1 if any(v.verdict == "fail" and v.gating for v in verdicts) else 0

@@ -189,10 +189,25 @@ class SuiteSession:
 
     def save_checklist(self) -> None:
         """checklist.json, provider by provider in matrix order, items in the checklist's order."""
+        write_json(self.run_dir / CHECKLIST_FILE, self.verdicts())
+
+    def finish(self) -> list[Verdict]:
+        """Give every matrix provider x checklist item a verdict ("skip: not run" when no test judged it)."""
+        for provider in self.providers:
+            for check, title in CHECKS.items():
+                if (provider, check) not in self._verdicts:
+                    self._verdicts[(provider, check)] = Verdict(
+                        check, title, "skip", None, None, case=provider,
+                        reason="not run (deselected, or the run stopped before this item was judged)",
+                    )
+        self.save_checklist()
+        return self.verdicts()
+
+    def verdicts(self) -> list[Verdict]:
         check_order = {check: i for i, check in enumerate(CHECKS)}
         provider_order = {name: i for i, name in enumerate(self.providers)}
-        verdicts = sorted(self._verdicts, key=lambda key: (provider_order.get(key[0], 99), check_order.get(key[1], 99)))
-        write_json(self.run_dir / CHECKLIST_FILE, [self._verdicts[key] for key in verdicts])
+        keys = sorted(self._verdicts, key=lambda key: (provider_order.get(key[0], 99), check_order.get(key[1], 99)))
+        return [self._verdicts[key] for key in keys]
 
     def save_proofs(self) -> None:
         proofs = [s.proof for s in self.states.values() if s.proof]

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.checklist import fold_unavailable, format_table
 from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError
 from harness.model.engine import Engine
+from harness.report import build_report
 from harness.results import new_run_dir
 from harness.suite import ProviderUnavailable, SuiteSession, case_id
 
@@ -116,5 +118,24 @@ def engine(suite: SuiteSession, provider: str) -> Engine:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     suite_session = session.config.stash.get(_SESSION_KEY, None)
     if suite_session is not None:
-        suite_session.save_checklist()
+        suite_session.finish()
         suite_session.close()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: the checklist is the verdict
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The checklist table and the report, as `phi3-harness run` shows them."""
+    suite_session = config.stash.get(_SESSION_KEY, None)
+    if suite_session is None:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("phi3-harness checklist")
+    for line in format_table(fold_unavailable(suite_session.verdicts())).splitlines():
+        write(line)
+    write(f"run folder: {suite_session.run_dir}")
+    if config.getoption("no_report"):
+        return
+    try:
+        write(f"report: {build_report(suite_session.run_dir)}")
+    except HarnessError as error:
+        write(f"report not written: {error}")

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.checklist import CHECKS, format_table, gate
+from harness.checklist import gate
 from harness.config import load_config, parse_override
 from harness.errors import HarnessError
-from harness.results import CHECKLIST_FILE, Verdict, load_checklist, new_run_dir
+from harness.results import CHECKLIST_FILE, load_checklist, new_run_dir
 
 HELP = "Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a gating check fails."
 
@@ -35,20 +35,20 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
     run_dir = Path(args.out) if args.out else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    status = _run_pytest(args, run_dir)
-    verdicts = _checklist(run_dir)
-    print(f"\nChecklist ({run_dir}):")
-    print(format_table(_fold_unavailable(verdicts)))
-    if not args.no_report:
-        _report(run_dir)
-    code = gate(verdicts)
-    failed = [v for v in verdicts if v.verdict == "fail" and v.gating]
-    for verdict in failed:
-        print(f"FAIL {verdict.check} [{verdict.case}]: measured {verdict.measured} vs threshold "
-              f"{verdict.comparison} {verdict.threshold} {verdict.unit}: {verdict.reason}", file=sys.stderr)
+    status = _run_pytest(args, run_dir)  # the suites print the checklist table and write the report
+    if not (run_dir / CHECKLIST_FILE).exists():
+        print(f"the suites stopped before judging anything (pytest status {status}): see the output above",
+              file=sys.stderr)
+        return 130 if status == 130 else 1
+    verdicts = load_checklist(run_dir)
+    for verdict in verdicts:
+        if verdict.verdict == "fail" and verdict.gating:
+            print(f"FAIL {verdict.check} [{verdict.case}]: measured {verdict.measured} vs threshold "
+                  f"{verdict.comparison} {verdict.threshold} {verdict.unit}: {verdict.reason}", file=sys.stderr)
     if status == 130:
-        print("interrupted: the run folder holds what was measured so far", file=sys.stderr)
+        print(f"interrupted: {run_dir} holds what was measured so far", file=sys.stderr)
         return 130
+    code = gate(verdicts)
     if code == 0 and status not in (0, 5):
         print(f"the suites ended with pytest status {status} (errors outside the checklist): see the output above",
               file=sys.stderr)
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:
     command = [
         sys.executable, "-m", "pytest", str(SUITES_DIR), "-p", "no:cacheprovider",
-        "--rootdir", str(SUITES_DIR.parent), "-v", "--tb=short", "-rs",
+        "--rootdir", str(SUITES_DIR.parent), "-v", "--tb=short", "-rfE",  # skip reasons are in the checklist table
         "--config", args.config, "--results-dir", str(run_dir),
         "--benchmark-json", str(run_dir / "benchmark.json"), "--benchmark-columns=min,median,max,rounds",
     ]
@@ -69,48 +69,10 @@ def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:
         command += ["--provider", provider]
     for text in args.overrides:
         command += ["--set", text]
+    if args.no_report:
+        command.append("--no-report")
     command += [a for a in args.pytest_args if a != "--"]
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:
         return 130
-
-
-def _checklist(run_dir: Path) -> list[Verdict]:
-    """The suites' verdicts, plus a "skip: not run" line for any item no test judged."""
-    verdicts = load_checklist(run_dir) if (run_dir / CHECKLIST_FILE).exists() else []
-    judged = {v.check for v in verdicts}
-    for check, title in CHECKS.items():
-        if check not in judged:
-            verdicts.append(Verdict(check, title, "skip", None, None, reason="not run (deselected or the run stopped early)"))
-    return verdicts
-
-
-def _fold_unavailable(verdicts: list[Verdict]) -> list[Verdict]:
-    """One line for a provider whose every item skipped for the same reason (e.g. not installed)."""
-    def provider(verdict: Verdict) -> str:
-        return verdict.case.split("-", 1)[0]
-
-    groups: dict[str, list[Verdict]] = {}
-    for verdict in verdicts:
-        groups.setdefault(provider(verdict), []).append(verdict)
-    folded: list[Verdict] = []
-    for verdict in verdicts:
-        group = groups[provider(verdict)]
-        reasons = {v.reason for v in group}
-        if len(group) < len(CHECKS) or len(reasons) > 1 or any(v.verdict != "skip" for v in group):
-            folded.append(verdict)
-        elif verdict is group[0]:
-            folded.append(Verdict("all", f"All {len(CHECKS)} items", "skip", None, None, case=verdict.case, reason=verdict.reason))
-    return folded
-
-
-def _report(run_dir: Path) -> None:
-    from harness.report import build_report
-
-    try:
-        index = build_report(run_dir)
-    except HarnessError as error:
-        print(f"report not written: {error}", file=sys.stderr)
-        return
-    print(f"report: {index}")

@@ -1,0 +1,46 @@
+"""`phi3-harness generate` streams a reply from the tiny model and reports its own timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _generate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "generate", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_json_output_has_ids_text_and_timings() -> None:
+    result = _generate("Hello", "--max-new-tokens", "12", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["prompt_ids"][:2] == [1, 32010] and len(data["output_ids"]) == data["completion_tokens"] == 12
+    assert data["prompt_tokens"] == len(data["prompt_ids"])
+    assert data["text"].strip() and data["provider"] == "cpu" and data["execution_providers"][0] == "CPUExecutionProvider"
+    assert data["ttft_s"] > 0 and data["decode_tok_s"] > 0
+
+
+def test_streamed_text_is_followed_by_a_summary_line() -> None:
+    greedy = json.loads(_generate("Hello", "--max-new-tokens", "8", "--json").stdout)
+    result = _generate("Hello", "--max-new-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    text, summary = result.stdout.rstrip("\n").rsplit("\n", 1)
+    assert text == greedy["text"]
+    assert "TTFT" in summary and "decode" in summary and "completion 8 tokens" in summary
+
+
+def test_seeded_sampling_repeats() -> None:
+    runs = [json.loads(_generate("Hi", "--temperature", "1.2", "--seed", "5", "--json").stdout)["output_ids"] for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_an_unavailable_provider_is_one_line_without_traceback() -> None:
+    result = _generate("Hello", "--provider", "dml")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr and "DmlExecutionProvider" in result.stderr
+
+
+def test_missing_model_folder_is_one_line(tmp_path) -> None:
+    result = _generate("Hello", "--model", str(tmp_path / "absent"))
+    assert result.returncode == 2 and "does not exist" in result.stderr and result.stderr.count("\n") == 1
