@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import HarnessError
-from harness.providers import EXECUTION_PROVIDERS, ProviderSettings
+from harness.providers import AUTO, EXECUTION_PROVIDERS, ProviderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,6 +49,7 @@ class ProviderConfig:
 @dataclass(frozen=True)
 class Fallback:
     chain: tuple[str, ...] = ("dml", "qnn", "cuda", "cpu")  # tried in order when no provider is named
+    disabled: tuple[str, ...] = ()  # switched off: auto never picks them, their matrix cases skip
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,8 @@ def coerce(value: Any, hint: Any) -> Any:
     """Check/convert ``value`` against a type hint (int, float, bool, str, tuple[X, ...], X | None)."""
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
-        if isinstance(value, str):  # "cpu,dml" from the command line
-            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, str):  # "cpu,dml" or '["cpu", "dml"]' from the command line
+            value = [part.strip().strip("'\"") for part in value.strip().strip("[]").split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
             raise ValueError(value)
         return tuple(_scalar(v, item) for v in value)
@@ -328,12 +329,16 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
         raise HarnessError(f"{origin.get(key, 'defaults')}: key '{key}' {problem}: {fix}")
 
     known = ", ".join(EXECUTION_PROVIDERS)
-    for key, names in (("matrix.providers", config.matrix.providers), ("fallback.chain", config.fallback.chain)):
-        if not names:
+    for key, names, allowed in (
+        ("matrix.providers", config.matrix.providers, (*EXECUTION_PROVIDERS, AUTO)),
+        ("fallback.chain", config.fallback.chain, tuple(EXECUTION_PROVIDERS)),
+        ("fallback.disabled", config.fallback.disabled, tuple(EXECUTION_PROVIDERS)),
+    ):
+        if not names and key != "fallback.disabled":
             fail(key, "is empty", f"list at least one of {known}")
         for name in names:
-            if name not in EXECUTION_PROVIDERS:
-                fail(key, f"names unknown provider {name!r}", f"use {known}")
+            if name not in allowed:
+                fail(key, f"names unknown provider {name!r}", f"use {', '.join(allowed)}")
         if len(set(names)) != len(names):
             fail(key, "repeats a provider", "list each once")
     matrix = config.matrix

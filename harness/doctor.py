@@ -42,11 +42,12 @@ def diagnose(
     settings_for: SettingsFor | None = None,
     chain: tuple[str, ...] = DEFAULT_CHAIN,
     prove: bool = True,
+    disabled: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Every check, as plain data. ``ok`` is True when the requested provider is usable.
 
     ``settings_for(name)`` gives each provider's options/threads/strict (a run config's
-    ``provider_settings``); ``chain`` is what ``auto`` walks.
+    ``provider_settings``); ``chain`` is what ``auto`` walks, skipping the ``disabled`` ones.
     """
     requested = short_name(provider)
     if requested != AUTO:
@@ -58,7 +59,7 @@ def diagnose(
     report["model"] = model_section(model)
     report["probes"] = probe_section(report["model"], report["onnxruntime"], settings_for)
     report["ep_devices"] = devices_section(report["onnxruntime"])
-    report["choice"], chosen, reason = choice_section(requested, chain, report["probes"])
+    report["choice"], chosen, reason = choice_section(requested, chain, report["probes"], disabled)
     report["proof"], report["proof_error"] = None, None
     if chosen and prove:
         report["proof"], report["proof_error"], reason = proof_section(report["model"]["path"], settings_for(chosen))
@@ -178,7 +179,7 @@ def devices_section(runtime: dict[str, Any]) -> dict[str, Any]:
 
 
 def choice_section(
-    requested: str, chain: tuple[str, ...], probes: list[dict[str, Any]]
+    requested: str, chain: tuple[str, ...], probes: list[dict[str, Any]], disabled: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], str | None, str]:
     by_name = {entry["name"]: entry for entry in probes}
 
@@ -188,7 +189,7 @@ def choice_section(
         return ProbeResult(**entry)
 
     try:
-        choice = choose_provider(requested, chain, probe_fn)
+        choice = choose_provider(requested, chain, probe_fn, disabled)
     except HarnessError as error:
         return {"requested": requested, "chosen": None, "passed_over": []}, None, str(error)
     reason = f"{choice.chosen} is usable"

@@ -69,7 +69,8 @@ class ProviderState:
 
 
 class SuiteSession:
-    def __init__(self, config: Config, model_dir: Path | None, run_dir: Path, providers: list[str]) -> None:
+    def __init__(self, config: Config, model_dir: Path | None, run_dir: Path, providers: list[str],
+                 provider_choices: list[dict[str, Any]] | None = None) -> None:
         if model_dir is None:
             from harness.model.default_model import default_model_dir
 
@@ -79,6 +80,7 @@ class SuiteSession:
         self.run_dir = run_dir
         self.run_id = run_dir.name
         self.providers = providers
+        self.provider_choices = provider_choices or []  # how "auto" was resolved, with what was passed over
         self.records: list[RequestRecord] = []
         self.samples: list[TelemetrySample] = []
         self.states: dict[str, ProviderState] = {}
@@ -88,7 +90,8 @@ class SuiteSession:
         self._probe = make_probe_fn(self.model_dir, config.provider_settings)
         self._verdicts: dict[tuple[str, str], Verdict] = {}
         write_json(run_dir / ENVIRONMENT_FILE, collect_environment(
-            self.model_dir, providers, run_id=self.run_id, extra={"config": config.as_dict()}
+            self.model_dir, providers, run_id=self.run_id,
+            extra={"config": config.as_dict(), "provider_choices": self.provider_choices},
         ))
 
     # -- engines ------------------------------------------------------------------------------
@@ -102,6 +105,9 @@ class SuiteSession:
         if state.unavailable:
             raise ProviderUnavailable(state.unavailable)
         if state.engine is None:
+            if provider in self.config.fallback.disabled:
+                state.unavailable = f"{provider} is switched off in the config (fallback.disabled)"
+                raise ProviderUnavailable(state.unavailable)
             probe = self._probe(provider)
             if not probe.usable:
                 state.unavailable = f"{provider} {probe.status.replace('_', ' ')}: {probe.reason}"

@@ -13,6 +13,7 @@ import pytest
 from harness.checklist import fold_unavailable, format_table
 from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError
+from harness.providers import Choice
 from harness.model.engine import Engine
 from harness.report import build_report
 from harness.results import new_run_dir
@@ -22,6 +23,7 @@ DEFAULT_CONFIG = "quick"
 _CONFIG_KEY = pytest.StashKey[Config]()
 _PROVIDERS_KEY = pytest.StashKey[list]()
 _SESSION_KEY = pytest.StashKey[SuiteSession]()
+_CHOICES_KEY = pytest.StashKey[list]()  # how each "auto" was resolved
 
 
 def _config(pytest_config: pytest.Config) -> Config:
@@ -45,26 +47,26 @@ def _providers(pytest_config: pytest.Config) -> list[str]:
         names: list[str] = []
         for name in config.matrix.providers:
             if name == "auto":
-                names.append(_resolve_auto(pytest_config, config))
+                choice = _resolve_auto(pytest_config, config)
+                pytest_config.stash.setdefault(_CHOICES_KEY, []).append(choice.to_dict())
+                names.append(choice.chosen)
             elif name not in names:
                 names.append(name)
         pytest_config.stash[_PROVIDERS_KEY] = names
     return pytest_config.stash[_PROVIDERS_KEY]
 
 
-def _resolve_auto(pytest_config: pytest.Config, config: Config) -> str:
+def _resolve_auto(pytest_config: pytest.Config, config: Config) -> Choice:
     from harness.model.default_model import default_model_dir
     from harness.providers import choose_provider, make_probe_fn
 
     model = pytest_config.getoption("model") or default_model_dir()
     try:
-        choice = choose_provider("auto", config.fallback.chain, make_probe_fn(model, config.provider_settings))
+        choice = choose_provider("auto", config.fallback.chain, make_probe_fn(model, config.provider_settings),
+                                 config.fallback.disabled)
     except HarnessError as error:
         raise pytest.UsageError(str(error)) from None
-    for name, reason in choice.passed_over:
-        print(f"phi3-harness: auto passed over {name}: {reason}")
-    print(f"phi3-harness: auto chose {choice.chosen}")
-    return choice.chosen
+    return choice
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -100,7 +102,8 @@ def suite(request: pytest.FixtureRequest) -> SuiteSession:
         run_dir = Path(results_dir) if results_dir else new_run_dir()
         run_dir.mkdir(parents=True, exist_ok=True)
         model = pytest_config.getoption("model")
-        session = SuiteSession(_config(pytest_config), Path(model) if model else None, run_dir, _providers(pytest_config))
+        session = SuiteSession(_config(pytest_config), Path(model) if model else None, run_dir,
+                               _providers(pytest_config), pytest_config.stash.get(_CHOICES_KEY, []))
         pytest_config.stash[_SESSION_KEY] = session
         print(f"\nphi3-harness: writing results to {run_dir}")
     return pytest_config.stash[_SESSION_KEY]
@@ -130,6 +133,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     write = terminalreporter.write_line
     terminalreporter.section("phi3-harness checklist")
+    for choice in suite_session.provider_choices:
+        for passed in choice["passed_over"]:
+            write(f"auto passed over {passed['provider']}: {passed['reason']}")
+        write(f"auto chose {choice['chosen']}")
     for line in format_table(fold_unavailable(suite_session.verdicts())).splitlines():
         write(line)
     write(f"run folder: {suite_session.run_dir}")

@@ -27,15 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings_for, chain = None, DEFAULT_CHAIN
+    settings_for, chain, disabled = None, DEFAULT_CHAIN, ()
     if args.config:
         from harness.config import load_config
 
         config = load_config(args.config)
-        settings_for, chain = config.provider_settings, tuple(config.fallback.chain)
+        settings_for, chain, disabled = config.provider_settings, config.fallback.chain, config.fallback.disabled
     if args.strict:
         settings_for = _strict(settings_for)
-    report = diagnose(args.model, args.provider, settings_for, chain)
+    report = diagnose(args.model, args.provider, settings_for, chain, disabled=disabled)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

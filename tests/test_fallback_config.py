@@ -1,0 +1,69 @@
+"""Providers made unavailable through configuration: the auto chain and the suites honour them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.providers import choose_provider, make_probe_fn
+from harness.results import load_checklist
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_auto_passes_over_uninstalled_providers_with_reasons(tiny_model_dir: Path) -> None:
+    config = load_config("quick")
+    choice = choose_provider("auto", config.fallback.chain, make_probe_fn(tiny_model_dir, config.provider_settings))
+    assert choice.chosen == "cpu"
+    assert [name for name, _ in choice.passed_over] == ["dml", "qnn", "cuda"]
+    assert all("not installed" in reason for _, reason in choice.passed_over)
+
+
+def test_a_disabled_provider_is_passed_over_and_the_next_one_chosen(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[fallback]\nchain = ["cpu", "cuda"]\ndisabled = ["cpu"]\n'))
+    with pytest.raises(HarnessError) as caught:
+        choose_provider("auto", config.fallback.chain, make_probe_fn(tiny_model_dir), config.fallback.disabled)
+    message = str(caught.value)
+    assert "cpu: switched off in the config" in message and "cuda: not installed" in message and "\n" not in message
+
+
+def test_an_unknown_provider_in_the_chain_names_the_key_and_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[fallback]\nchain = ["dml", "npu"]\n')
+    with pytest.raises(HarnessError, match=r"config.toml: key 'fallback.chain' names unknown provider 'npu'"):
+        load_config(path)
+
+
+def test_suites_skip_a_disabled_provider_with_the_reason(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--provider", "cpu", "--set", "fallback.disabled=cpu",
+         "--out", str(out), "--no-report"],
+        capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    verdicts = load_checklist(out)
+    assert verdicts and all(v.verdict == "skip" for v in verdicts)
+    assert {v.reason for v in verdicts} == {"cpu is switched off in the config (fallback.disabled)"}
+
+
+def test_auto_in_the_matrix_runs_on_the_first_usable_provider(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--provider", "auto", "--out", str(out), "--no-report",
+         "--", "-k", "latency or checklist"],
+        capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "auto chose cpu" in result.stdout and "auto passed over dml" in result.stdout
+    assert {v.case.split("-")[0] for v in load_checklist(out)} == {"cpu"}
