@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.model.folder import ModelFolder, check_session_io, load_model_folder
-from harness.model.kv_cache import DEVICE_TYPES, GrowingKV, KVCache, SharedBufferKV
+from harness.model.kv_cache import DEVICE_TYPES, GrowingKV, KVCache, Placement, SharedBufferKV
 from harness.model.sampling import Sampler, SamplingParams
 from harness.model.tokenizer import Phi3Tokenizer
 from harness.providers import ProviderSettings, create_session, import_onnxruntime
@@ -58,7 +58,7 @@ class Engine:
         self.tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
         self.kv_strategy = self._resolve_strategy(kv_strategy)
         self._ort = import_onnxruntime()
-        self._device = DEVICE_TYPES.get(settings.name, "cpu")
+        self._kv_placement = Placement(DEVICE_TYPES.get(settings.name, "cpu"), int(settings.options.get("device_id", 0)))
         self._kv_dtype = self._input_dtype(self.config.names.past(0)[0])
         self._logits_dtype = self._output_dtype(self.config.names.logits)
         self._eos = frozenset(self.config.eos_token_ids)
@@ -96,7 +96,6 @@ class Engine:
         step = _Step(self, capacity=len(prompt_ids) + max_new)
         logits = step.run(prompt_ids, past_length=0)
         generated: list[int] = []
-        finish_reason = "length"
         while True:
             token = sampler(logits)
             t_ns = time.perf_counter_ns()
@@ -185,9 +184,9 @@ class _Step:
         self.names = names
         self.binding = engine.session.io_binding()
         self.kv: KVCache = (
-            SharedBufferKV(engine.config, capacity, engine._kv_dtype, engine._device, engine._ort)
+            SharedBufferKV(engine.config, capacity, engine._kv_dtype, engine._kv_placement, engine._ort)
             if engine.kv_strategy == "shared"
-            else GrowingKV(engine.config, engine._kv_dtype, engine._device, engine._ort)
+            else GrowingKV(engine.config, engine._kv_dtype, engine._kv_placement, engine._ort)
         )
         self.mask = np.ones((1, capacity), dtype=np.int64)
         self.positions = np.arange(capacity, dtype=np.int64).reshape(1, capacity)

@@ -8,7 +8,7 @@ Either way the cache stays in the provider's memory between steps.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -27,22 +27,27 @@ class KVCache(Protocol):
         """Take what the Run produced (``outputs`` in binding order, logits first)."""
 
 
-def _zeros(shape: tuple[int, ...], dtype: np.dtype, device: str, ort: Any) -> Any:
-    if device == "cpu":
+class Placement(NamedTuple):
+    """Where the cache lives: ORT's device name ("cpu", "cuda", "dml") and the device id."""
+
+    device: str
+    device_id: int
+
+
+def _zeros(shape: tuple[int, ...], dtype: np.dtype, where: Placement, ort: Any) -> Any:
+    if where.device == "cpu":
         return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype=dtype))
     # Device memory starts uninitialised; GQA reads only positions below seqlens_k, so that is fine.
-    return ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, device, 0)
+    return ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, where.device, where.device_id)
 
 
 class SharedBufferKV:
     in_place = True
 
-    def __init__(self, config: ModelConfig, capacity: int, dtype: np.dtype, device: str, ort: Any) -> None:
+    def __init__(self, config: ModelConfig, capacity: int, dtype: np.dtype, where: Placement, ort: Any) -> None:
         shape = (1, config.num_kv_heads, capacity, config.head_size)
         self._names = [(config.names.past(i), config.names.present(i)) for i in range(config.num_layers)]
-        self._buffers = [
-            (_zeros(shape, dtype, device, ort), _zeros(shape, dtype, device, ort)) for _ in self._names
-        ]
+        self._buffers = [(_zeros(shape, dtype, where, ort), _zeros(shape, dtype, where, ort)) for _ in self._names]
 
     def bind(self, binding: Any) -> None:
         for ((past_k, past_v), (present_k, present_v)), (key, value) in zip(self._names, self._buffers):
@@ -58,18 +63,18 @@ class SharedBufferKV:
 class GrowingKV:
     in_place = False
 
-    def __init__(self, config: ModelConfig, dtype: np.dtype, device: str, ort: Any) -> None:
+    def __init__(self, config: ModelConfig, dtype: np.dtype, where: Placement, ort: Any) -> None:
         empty = (1, config.num_kv_heads, 0, config.head_size)
         self._names = [(config.names.past(i), config.names.present(i)) for i in range(config.num_layers)]
-        self._past = [(_zeros(empty, dtype, device, ort), _zeros(empty, dtype, device, ort)) for _ in self._names]
-        self._device = device
+        self._past = [(_zeros(empty, dtype, where, ort), _zeros(empty, dtype, where, ort)) for _ in self._names]
+        self._where = where
 
     def bind(self, binding: Any) -> None:
         for ((past_k, past_v), (present_k, present_v)), (key, value) in zip(self._names, self._past):
             binding.bind_ortvalue_input(past_k, key)
             binding.bind_ortvalue_input(past_v, value)
-            binding.bind_output(present_k, self._device)
-            binding.bind_output(present_v, self._device)
+            binding.bind_output(present_k, self._where.device, self._where.device_id)
+            binding.bind_output(present_v, self._where.device, self._where.device_id)
 
     def after_run(self, binding: Any, outputs: list[Any]) -> None:
         presents = outputs[1:]  # binding order: logits, then present key/value per layer
