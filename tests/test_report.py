@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import statistics
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from harness.checklist import CHECKS
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.html import esc
@@ -118,7 +120,21 @@ def test_unstable_measurements_and_skipped_checks_are_warned(fast_report):
     assert "latency / cpu-p128-c1: TTFT only 3 samples (want &gt;= 5)" in page
     for verdict in _checklist(FAST):
         if verdict["verdict"] == "skip":
-            assert esc(f'{verdict["title"]}: {verdict["reason"]}') in page
+            assert esc(f'{verdict["title"]} [{verdict["case"]}]: {verdict["reason"]}') in page
+
+
+def test_a_provider_skipped_entirely_is_one_row_on_the_page_but_every_row_in_the_csv(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FAST, run)
+    checklist = json.loads((run / "checklist.json").read_text())
+    reason = "dml not installed: DmlExecutionProvider is not in this ONNX Runtime"
+    checklist += [dict(checklist[0], check=check, title=title, verdict="skip", measured=None, threshold=None,
+                       case="dml", reason=reason) for check, title in CHECKS.items()]
+    (run / "checklist.json").write_text(json.dumps(checklist))
+    page = build_report(run).read_text()
+    assert page.count(esc(reason)) == 2  # the folded table row and the skipped-checks box
+    assert esc(f"All {len(CHECKS)} items [dml]: {reason}") in page
+    assert sum(1 for line in (run / "checklist.csv").read_text().splitlines() if ",dml," in line) == len(CHECKS)
 
 
 def test_metric_definitions_are_stated(fast_report):

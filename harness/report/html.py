@@ -313,7 +313,7 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], cs
         bullet_box("warn", "Unstable measurements (treat these figures with care)", tables.unstable),
         bullet_box("note", "Skipped checks and why", tables.skipped),
         '<h2 id="checklist">Checklist</h2>',
-        render_table(tables.checklist, ["title", "verdict", "measured", "threshold", "case", "gating", "reason"],
+        render_table(tables.checklist_folded, ["title", "verdict", "measured", "threshold", "case", "gating", "reason"],
                      checklist_cell, empty="checklist.json missing: no verdicts"),
         '<h2 id="latency">Latency per case</h2>',
         '<p class="muted">Warm successful requests; times in milliseconds; cold TTFT is the first request after load.</p>',

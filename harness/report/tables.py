@@ -6,12 +6,15 @@ words shown on the page.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from harness.checklist import fold_unavailable
 from harness.report.runs import RunData
+from harness.results import Verdict
 from harness.metrics import summarize as _summarize
 
 CASE_KEYS = ["test", "case_id", "provider", "prompt_length", "concurrency"]
@@ -76,7 +79,20 @@ def case_groups(records: pd.DataFrame):
 
 def checklist_table(run: RunData) -> pd.DataFrame:
     """One row per verdict, in the order the run wrote them."""
-    rows = [{column: item.get(column) for column in CHECKLIST_COLUMNS} for item in run.checklist]
+    return _checklist_frame(run.checklist)
+
+
+def folded_checklist_table(run: RunData) -> pd.DataFrame:
+    """For reading: a provider whose every item skipped for one reason (not installed) is one row."""
+    try:
+        verdicts = [Verdict(**item) for item in run.checklist]
+    except TypeError:  # a checklist written by another version: show it as it is
+        return checklist_table(run)
+    return _checklist_frame([dataclasses.asdict(v) for v in fold_unavailable(verdicts)])
+
+
+def _checklist_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [{column: item.get(column) for column in CHECKLIST_COLUMNS} for item in items]
     frame = pd.DataFrame(rows, columns=CHECKLIST_COLUMNS)
     frame["title"] = frame["title"].where(frame["title"].notna(), frame["check"])
     return frame
@@ -165,7 +181,7 @@ def unstable_measurements(records: pd.DataFrame) -> list[str]:
 
 def skipped_checks(checklist: pd.DataFrame) -> list[str]:
     skipped = checklist[checklist["verdict"] == "skip"]
-    return [f"{row.title}: {row.reason or 'no reason given'}" for row in skipped.itertuples()]
+    return [f"{row.title} [{row.case}]: {row.reason or 'no reason given'}" for row in skipped.itertuples()]
 
 
 def provider_table(run: RunData) -> pd.DataFrame:
@@ -272,10 +288,12 @@ class RunTables:
     outputs: pd.DataFrame
     unstable: list[str]
     skipped: list[str]
+    checklist_folded: pd.DataFrame  # what the page shows; checklist.csv keeps every row
 
 
 def build_tables(run: RunData) -> RunTables:
     checklist = checklist_table(run)
+    folded = folded_checklist_table(run)
     return RunTables(
         checklist=checklist,
         latency=latency_table(run.records),
@@ -285,5 +303,6 @@ def build_tables(run: RunData) -> RunTables:
         failures=failures_table(run.records),
         outputs=sample_outputs(run.records),
         unstable=unstable_measurements(run.records),
-        skipped=skipped_checks(checklist),
+        skipped=skipped_checks(folded),
+        checklist_folded=folded,
     )
