@@ -89,10 +89,12 @@ class SuiteSession:
         self._telemetry_writer = TelemetryWriter(run_dir)
         self._probe = make_probe_fn(self.model_dir, config.provider_settings)
         self._verdicts: dict[tuple[str, str], Verdict] = {}
-        write_json(run_dir / ENVIRONMENT_FILE, collect_environment(
+        self._sampler_cost = {"cpu_s": 0.0, "wall_s": 0.0, "samples": 0}
+        self._environment = collect_environment(
             self.model_dir, providers, run_id=self.run_id,
             extra={"config": config.as_dict(), "provider_choices": self.provider_choices},
-        ))
+        )
+        write_json(run_dir / ENVIRONMENT_FILE, self._environment)
 
     # -- engines ------------------------------------------------------------------------------
 
@@ -157,6 +159,9 @@ class SuiteSession:
 
         with TelemetrySampler(self.config.telemetry.interval_s, label, sink=sink) as sampler:
             yield sampler
+        with self._lock:
+            for key in self._sampler_cost:
+                self._sampler_cost[key] += getattr(sampler.cost, key)
         provider = label.split("-", 1)[0]
         if not sampler.gpu_available:
             self.state(provider).gpu_counters_reason = sampler.gpu_reason
@@ -207,7 +212,15 @@ class SuiteSession:
                         reason="not run (deselected, or the run stopped before this item was judged)",
                     )
         self.save_checklist()
+        self._save_sampler_cost()
         return self.verdicts()
+
+    def _save_sampler_cost(self) -> None:
+        """What measuring cost: the telemetry thread's CPU time over the time it ran (target < 1 % of a core)."""
+        cost = dict(self._sampler_cost, interval_s=self.config.telemetry.interval_s)
+        cost["percent_of_one_core"] = round(100 * cost["cpu_s"] / cost["wall_s"], 3) if cost["wall_s"] else None
+        self._environment["telemetry_sampler"] = cost
+        write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
 
     def verdicts(self) -> list[Verdict]:
         check_order = {check: i for i, check in enumerate(CHECKS)}
