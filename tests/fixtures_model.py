@@ -1,4 +1,4 @@
-"""Fixtures and helpers for the tiny-model tests: per-session builds and a raw ORT decode loop.
+"""Helpers for the tiny-model tests: a raw ORT decode loop (the build fixture is in tests/conftest.py).
 
 The raw loop uses a plain onnxruntime session (growing past tensors, names from genai_config.json)
 and none of the harness engine, so the builder is checked on its own.
@@ -12,25 +12,8 @@ from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
-import pytest
-
-from harness.model.tiny import build_tiny_model
 
 BuildFn = Callable[..., Path]
-
-
-@pytest.fixture(scope="session")
-def tiny_builds(tmp_path_factory: pytest.TempPathFactory) -> BuildFn:
-    """``tiny_builds(precision, layout)`` -> a folder built once per session in a temp dir."""
-    built: dict[tuple[str, str], Path] = {}
-
-    def get(precision: str = "fp32", layout: str = "cpu") -> Path:
-        if (precision, layout) not in built:
-            base = tmp_path_factory.mktemp(f"tiny-{precision}-{layout}")
-            built[(precision, layout)] = build_tiny_model(base / "model", precision=precision, layout=layout)
-        return built[(precision, layout)]
-
-    return get
 
 
 class RawDecoder:

@@ -63,7 +63,7 @@ def test_every_short_name_has_its_execution_provider() -> None:
 
 def test_an_unknown_provider_is_a_one_line_error() -> None:
     with pytest.raises(HarnessError, match="unknown provider 'tpu'") as caught:
-        ProviderSettings(name="tpu").execution_provider
+        _ = ProviderSettings(name="tpu").execution_provider
     assert "\n" not in str(caught.value)
 
 

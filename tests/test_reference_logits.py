@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from fixtures_model import BuildFn, RawDecoder, tiny_builds  # noqa: F401  (fixture)
+from fixtures_model import BuildFn, RawDecoder
 from phi3_reference import ReferenceDecoder, reference_greedy, reference_logits
 
 CHAT_PROMPT = [1, 32010, 308, 13, 271, 427, 296, 424, 399, 32007, 308, 13, 32001, 308, 13]

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from fixtures_model import BuildFn, RawDecoder, tiny_builds  # noqa: F401  (fixture)
+from fixtures_model import BuildFn, RawDecoder
 
 from harness.commands import tiny_model as tiny_model_command
 from harness.errors import HarnessError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures_model import BuildFn, tiny_builds  # noqa: F401  (fixture)
+from fixtures_model import BuildFn
 from tokenizers import Tokenizer
 
 SPECIALS = {

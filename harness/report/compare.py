@@ -104,7 +104,7 @@ def comparison_table(metrics: list[pd.DataFrame], names: list[str]) -> pd.DataFr
     """Wide table: the value in each run, and for runs after the first the ratio and % worse."""
     keys = ["metric", "test", "case", "unit", "better", "gated"]
     wide = None
-    for index, (frame, name) in enumerate(zip(metrics, names)):
+    for index, frame in enumerate(metrics):
         part = frame.rename(columns={"value": f"value_{index}"})
         wide = part if wide is None else wide.merge(part, on=keys, how="outer")
     if wide is None or wide.empty:
