@@ -289,10 +289,11 @@ def check_concurrency(records: pd.DataFrame, *, outputs_match: bool | None = Non
                       case: str = "") -> Verdict:
     """Concurrent requests (closed loop, concurrency > 1) all succeed; ``outputs_match``: each equals
     its own single-stream output (compared by the suite)."""
-    rows = records[records["concurrency"] > 1]
+    # concurrency 0 marks open-loop (Poisson) requests: they overlap whenever arrivals outpace the engine
+    rows = records[(records["concurrency"] > 1) | (records["concurrency"] == 0)]
     case = case or _cases(rows)
     if rows.empty:
-        return _skip("concurrency", "no requests at concurrency > 1 were recorded", case, "all ok")
+        return _skip("concurrency", "no requests at concurrency > 1 or open-loop requests were recorded", case, "all ok")
     measured = f"{int(rows['ok'].sum())}/{len(rows)} ok"
     overlap = f"up to {max_overlap(rows)} in flight at once"
     if (problem := _failures(rows)):

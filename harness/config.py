@@ -35,7 +35,8 @@ class Matrix:
     max_new_tokens: int = 32  # generated tokens per request
     repetitions: int = 10  # measured requests per latency case
     warmup: int = 2  # unmeasured requests before each case (after the cold one)
-    requests_per_level: int = 16  # requests per concurrency level in the concurrency test
+    requests_per_level: int = 16  # requests per concurrency level (and per arrival rate)
+    arrival_rates: tuple[float, ...] = ()  # open loop: Poisson arrivals per second; empty = no open-loop cases
     seed: int = 0  # prompt text and Poisson arrivals
 
 
@@ -345,6 +346,9 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
     for key, values in (("matrix.prompt_lengths", matrix.prompt_lengths), ("matrix.concurrency", matrix.concurrency)):
         if not values or any(v < 1 for v in values):
             fail(key, f"must be a non-empty list of integers >= 1, got {list(values)}", "fix the list")
+    if any(rate <= 0 for rate in matrix.arrival_rates):
+        fail("matrix.arrival_rates", f"must be rates > 0 (requests per second), got {list(matrix.arrival_rates)}",
+             "fix the list, or leave it empty for no open-loop cases")
     for key, value, low in (
         ("matrix.max_new_tokens", matrix.max_new_tokens, 1),
         ("matrix.repetitions", matrix.repetitions, 1),

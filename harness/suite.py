@@ -49,6 +49,10 @@ def case_id(provider: str, prompt_length: int, concurrency: int) -> str:
     return f"{provider}-p{prompt_length}-c{concurrency}"
 
 
+def open_loop_case_id(provider: str, prompt_length: int, rate_per_s: float) -> str:
+    return f"{provider}-p{prompt_length}-r{rate_per_s:g}"
+
+
 @dataclass
 class ProviderState:
     """What the suites learned about one provider, beyond the request records."""

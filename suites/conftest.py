@@ -17,7 +17,7 @@ from harness.providers import Choice
 from harness.model.engine import Engine
 from harness.report import build_report
 from harness.results import new_run_dir
-from harness.suite import ProviderUnavailable, SuiteSession, case_id
+from harness.suite import ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
 
 DEFAULT_CONFIG = "quick"
 _CONFIG_KEY = pytest.StashKey[Config]()
@@ -73,7 +73,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = _config(metafunc.config)
     providers = _providers(metafunc.config)
     names = metafunc.fixturenames
-    if "concurrency" in names:
+    if "arrival_rate" in names:
+        cases = [(p, n, r) for p in providers for n in config.matrix.prompt_lengths for r in config.matrix.arrival_rates]
+        metafunc.parametrize(("provider", "prompt_length", "arrival_rate"), cases,
+                             ids=[open_loop_case_id(*c) for c in cases])
+    elif "concurrency" in names:
         levels = [c for c in config.matrix.concurrency if c > 1]
         cases = [(p, n, c) for p in providers for n in config.matrix.prompt_lengths for c in levels]
         metafunc.parametrize(("provider", "prompt_length", "concurrency"), cases, ids=[case_id(*c) for c in cases])

@@ -1,30 +1,33 @@
-"""N concurrent requests all succeed, and each equals its own single-stream output (no cross-talk)."""
+"""Concurrent requests all succeed, and each equals its own single-stream output (no cross-talk).
+
+Closed loop: N workers, each sending its next request when the last one ends. Open loop: Poisson
+arrivals at a fixed rate, whatever the engine's speed (queueing shows up as latency).
+"""
 
 from __future__ import annotations
 
-from harness.load import CaseInfo, run_closed_loop
+from harness.load import CaseInfo, LoadResult, run_closed_loop, run_open_loop
 from harness.model.engine import Engine
 from harness.prompts import exact_length_prompt
-from harness.suite import SuiteSession, case_id
+from harness.suite import SuiteSession, case_id, open_loop_case_id
 from harness.targets.base import Request
 
+DISTINCT_PROMPTS = 4  # per case, cycled over the requests
 
-def test_concurrency(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, concurrency: int) -> None:
-    matrix = suite.config.matrix
+
+def _requests(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, count: int) -> list[Request]:
+    """Distinct prompts of one length, with their single-stream outputs computed first (greedy)."""
     state = suite.state(provider)
-    case = case_id(provider, prompt_length, concurrency)
-    prompts = [exact_length_prompt(engine.tokenizer, prompt_length, variant=v) for v in range(concurrency)]
-    requests = [Request(prompt_ids=p, max_new_tokens=matrix.max_new_tokens) for p in prompts]
-    # Single-stream outputs first, one at a time (greedy, so each is the one right answer).
+    prompts = [exact_length_prompt(engine.tokenizer, prompt_length, variant=v) for v in range(count)]
+    requests = [Request(prompt_ids=p, max_new_tokens=suite.config.matrix.max_new_tokens) for p in prompts]
     for request in requests:
         if request.prompt_ids not in state.single_stream:
             state.single_stream[request.prompt_ids] = engine.generate(request).output_ids
-    total = max(matrix.requests_per_level, concurrency)
-    with suite.sampling(case):
-        result = run_closed_loop(
-            engine, requests, CaseInfo(suite.run_id, case, "concurrency", prompt_length),
-            concurrency=concurrency, total_requests=total, on_record=suite.add_record,
-        )
+    return requests
+
+
+def _judge(suite: SuiteSession, provider: str, case: str, requests: list[Request], result: LoadResult, total: int) -> None:
+    state = suite.state(provider)
     mismatched = [
         r.request_index for r in result.records
         if r.ok and r.output_ids != state.single_stream[requests[r.request_index % len(requests)].prompt_ids]
@@ -35,3 +38,29 @@ def test_concurrency(suite: SuiteSession, engine: Engine, provider: str, prompt_
     assert len(result.records) == total, f"{case}: {total - len(result.records)} requests were not recorded"
     assert not result.failed, f"{case}: {len(result.failed)} of {total} failed: {result.failed[0].error}"
     assert not mismatched, state.concurrency_details[-1]
+
+
+def test_concurrency(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, concurrency: int) -> None:
+    case = case_id(provider, prompt_length, concurrency)
+    requests = _requests(suite, engine, provider, prompt_length, concurrency)
+    total = max(suite.config.matrix.requests_per_level, concurrency)
+    with suite.sampling(case):
+        result = run_closed_loop(
+            engine, requests, CaseInfo(suite.run_id, case, "concurrency", prompt_length),
+            concurrency=concurrency, total_requests=total, on_record=suite.add_record,
+        )
+    _judge(suite, provider, case, requests, result, total)
+
+
+def test_open_loop(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, arrival_rate: float) -> None:
+    case = open_loop_case_id(provider, prompt_length, arrival_rate)
+    requests = _requests(suite, engine, provider, prompt_length, DISTINCT_PROMPTS)
+    total = suite.config.matrix.requests_per_level
+    with suite.sampling(case):
+        result = run_open_loop(
+            engine, requests, CaseInfo(suite.run_id, case, "open_loop", prompt_length),
+            rate_per_s=arrival_rate, seed=suite.config.matrix.seed, total_requests=total, on_record=suite.add_record,
+        )
+    for note in result.notes:
+        print(f"{case}: {note}")
+    _judge(suite, provider, case, requests, result, total)

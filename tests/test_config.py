@@ -33,7 +33,8 @@ def test_default_toml_states_the_built_in_defaults() -> None:
 def test_quick_is_a_small_matrix_that_keeps_every_provider() -> None:
     config = load_config("quick")
     assert config.matrix == Matrix(providers=("dml", "qnn", "cuda", "cpu"), prompt_lengths=(16, 128), concurrency=(1, 4),
-                                   max_new_tokens=16, repetitions=10, warmup=1, requests_per_level=16, seed=0)
+                                   max_new_tokens=16, repetitions=10, warmup=1, requests_per_level=16,
+                                   arrival_rates=(100.0,), seed=0)
     assert config.thresholds == Thresholds() and config.sources == ("quick",)
 
 
@@ -58,7 +59,7 @@ def test_configs_are_frozen() -> None:
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("[matrix]\nprompt_lenghts = [16]\n", r"x.toml: unknown key 'matrix.prompt_lenghts' \(known: matrix.concurrency, "),
+        ("[matrix]\nprompt_lenghts = [16]\n", r"x.toml: unknown key 'matrix.prompt_lenghts' \(known: matrix.arrival_rates, matrix.concurrency, "),
         ("[matrx]\n", r"x.toml: unknown key 'matrx' \(known: fallback, matrix, provider"),
         ("[provider.dml]\nfilter = 'gpu'\n", r"x.toml: unknown key 'provider.dml.filter' \(known: .*provider.dml.device_filter"),
         ("[provider.tpu]\n", r"x.toml: unknown key 'provider.tpu'"),

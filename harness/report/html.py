@@ -191,6 +191,8 @@ def header_rows(titles: list[str]) -> str:
 def default_cell(column: str, value: Any) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("yes" if value else "no"), ""
+    if column == "concurrency" and value == 0:  # how records mark open-loop (Poisson arrival) requests
+        return "open", "id"
     if isinstance(value, (int, float)) and not is_missing(value):
         if column.endswith("_share"):
             return esc(f"{float(value):.0%}"), "num"
