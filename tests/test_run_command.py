@@ -95,3 +95,15 @@ def test_an_interrupted_run_leaves_readable_results(tmp_path: Path) -> None:
     records = load_records(out)
     assert len(records) >= 20 and records["ok"].all()
     assert os.path.getsize(results) > 0
+
+
+def test_a_real_run_compared_with_itself_passes_the_gate_at_zero_percent(quick_run, tmp_path: Path) -> None:
+    # real_responses holds prompts of several lengths under one case id: each must still pair with itself
+    _, out = quick_run
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "report", str(out), "--baseline", str(out), "--fail-on-regression", "0",
+         "--out", str(tmp_path / "cmp")],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "regression gate: PASS" in result.stdout

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.metrics import MIN_SAMPLES
 from harness.report.html import VERDICT_CLASS, esc, fmt_number, generated_stamp, page, render_table
 from harness.report.plots import new_figure, save_figure
 from harness.report.runs import RunData, environment_summary
@@ -67,29 +68,46 @@ class Regression:
 
 
 def run_metrics(run: RunData, tables: RunTables) -> pd.DataFrame:
-    """Long table: one row per (metric, test, case) with the value in the unit shown."""
+    """Long table: one row per (metric, test, case) with the value in the unit shown.
+
+    A metric gates only where its case has at least MIN_SAMPLES warm requests: a p50 of one or two
+    requests moves with every hiccup of a shared machine and would make the gate cry wolf.
+    """
     rows = []
-    for specs, frame, keep in (
-        (LATENCY_METRICS, tables.latency, lambda row: row["n_warm_ok"] > 0),
-        (CONCURRENCY_METRICS, tables.concurrency, lambda row: row["concurrency"] > 1),
+    for specs, frame, keep, count in (
+        (LATENCY_METRICS, tables.latency, lambda row: row["n_warm_ok"] > 0, "n_warm_ok"),
+        (CONCURRENCY_METRICS, tables.concurrency, lambda row: row["concurrency"] != 1, "requests"),
     ):
-        for _, row in frame.iterrows():
+        labels = _case_labels(frame)
+        for (_, row), label in zip(frame.iterrows(), labels):
             if not keep(row):
                 continue
+            enough = row[count] >= MIN_SAMPLES
             for spec in specs:
                 value = row[spec.column]
                 if value is None or pd.isna(value):
                     continue
                 shown = float(value) * 1000.0 if spec.unit == "ms" else float(value)
-                rows.append(_metric_row(spec, row["test"], row["case_id"], shown))
+                rows.append(_metric_row(spec, row["test"], label, shown, gated=spec.gated and enough))
     if not run.telemetry.empty and run.telemetry["peak_rss_bytes"].notna().any():
         rows.append(_metric_row(PEAK_RSS, "run", "all", float(run.telemetry["peak_rss_bytes"].max()) / 2**20))
     return pd.DataFrame(rows, columns=["metric", "test", "case", "unit", "better", "gated", "value"])
 
 
-def _metric_row(spec: MetricSpec, test: str, case: str, value: float) -> dict:
+def _case_labels(frame: pd.DataFrame) -> list[str]:
+    """The case id, made unique with prompt length and concurrency where one id covers several groups."""
+    if frame.empty:
+        return []
+    repeated = frame.duplicated(["test", "case_id"], keep=False)
+    return [
+        f"{row.case_id} (p{int(row.prompt_length)}, c{int(row.concurrency)})" if again else str(row.case_id)
+        for row, again in zip(frame.itertuples(), repeated)
+    ]
+
+
+def _metric_row(spec: MetricSpec, test: str, case: str, value: float, gated: bool | None = None) -> dict:
     return {"metric": spec.label, "test": test, "case": case, "unit": spec.unit,
-            "better": spec.better, "gated": spec.gated, "value": value}
+            "better": spec.better, "gated": spec.gated if gated is None else gated, "value": value}
 
 
 def worse_pct(baseline: float, current: float, better: str) -> float:
@@ -102,13 +120,17 @@ def worse_pct(baseline: float, current: float, better: str) -> float:
 
 def comparison_table(metrics: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
     """Wide table: the value in each run, and for runs after the first the ratio and % worse."""
-    keys = ["metric", "test", "case", "unit", "better", "gated"]
+    keys = ["metric", "test", "case", "unit", "better"]
     wide = None
     for index, frame in enumerate(metrics):
-        part = frame.rename(columns={"value": f"value_{index}"})
+        part = frame.rename(columns={"value": f"value_{index}", "gated": f"gated_{index}"})
         wide = part if wide is None else wide.merge(part, on=keys, how="outer")
     if wide is None or wide.empty:
-        return pd.DataFrame(columns=keys)
+        return pd.DataFrame(columns=keys + ["gated"])
+    # gated only where every run gates it (a case with too few samples in one run does not)
+    gate_columns = [f"gated_{index}" for index in range(len(metrics))]
+    wide["gated"] = wide[gate_columns].fillna(False).astype(bool).all(axis=1)
+    wide = wide.drop(columns=gate_columns)
     for index in range(1, len(names)):
         wide[f"ratio_{index}"] = wide[f"value_{index}"] / wide["value_0"]
         wide[f"worse_pct_{index}"] = [
