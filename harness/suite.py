@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from harness.checklist import CHECKS, CheckInputs, evaluate, skip_all
+from harness.checklist import CHECKS, CheckInputs, check_model_loads, evaluate, skip_all
 from harness.config import Config
 from harness.environment import collect_environment
 from harness.errors import HarnessError
@@ -43,6 +43,10 @@ from harness.telemetry import TelemetrySampler
 
 class ProviderUnavailable(Exception):
     """The provider cannot run here; the message is the reason shown in the skip."""
+
+
+class ModelLoadFailed(Exception):
+    """The provider works but the model did not load on it; the message is the one-line reason."""
 
 
 def case_id(provider: str, prompt_length: int, concurrency: int) -> str:
@@ -110,19 +114,22 @@ class SuiteSession:
         state = self.state(provider)
         if state.unavailable:
             raise ProviderUnavailable(state.unavailable)
+        if state.load_error:
+            raise ModelLoadFailed(state.load_error)
         if state.engine is None:
             if provider in self.config.fallback.disabled:
                 state.unavailable = f"{provider} is switched off in the config (fallback.disabled)"
                 raise ProviderUnavailable(state.unavailable)
-            probe = self._probe(provider)
+            try:
+                probe = self._probe(provider)
+                if probe.usable:
+                    state.engine = Engine.load(self.model_dir, self.config.provider_settings(provider))
+            except HarnessError as error:  # a broken model folder, or a session the model cannot run in
+                state.load_error = str(error)
+                raise ModelLoadFailed(state.load_error) from None
             if not probe.usable:
                 state.unavailable = f"{provider} {probe.status.replace('_', ' ')}: {probe.reason}"
                 raise ProviderUnavailable(state.unavailable)
-            try:
-                state.engine = Engine.load(self.model_dir, self.config.provider_settings(provider))
-            except HarnessError as error:
-                state.load_error = str(error)
-                raise
             state.load_s = state.engine.load_seconds
             self._measure_cold(provider, state.engine)
         return state.engine
@@ -184,6 +191,10 @@ class SuiteSession:
         state = self.state(provider)
         if state.unavailable:
             verdicts = skip_all(provider, state.unavailable)
+        elif state.load_error:
+            verdicts = [check_model_loads(None, state.load_error, provider)]
+            verdicts += [v for v in skip_all(provider, f"the model did not load: {state.load_error}")
+                         if v.check != "model_loads"]
         else:
             records, telemetry = self.frames(provider)
             inputs = CheckInputs(

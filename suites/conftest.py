@@ -17,7 +17,7 @@ from harness.providers import Choice
 from harness.model.engine import Engine
 from harness.report import build_report
 from harness.results import new_run_dir
-from harness.suite import ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
+from harness.suite import ModelLoadFailed, ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
 
 DEFAULT_CONFIG = "quick"
 _CONFIG_KEY = pytest.StashKey[Config]()
@@ -120,6 +120,8 @@ def engine(suite: SuiteSession, provider: str) -> Engine:
         return suite.engine(provider)
     except ProviderUnavailable as unavailable:
         pytest.skip(str(unavailable))
+    except ModelLoadFailed as failed:
+        pytest.fail(f"the model did not load on {provider}: {failed}", pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,3 +108,25 @@ def test_a_real_run_compared_with_itself_passes_the_gate_at_zero_percent(quick_r
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "regression gate: PASS" in result.stdout
+
+
+def test_a_broken_model_folder_is_one_line_before_anything_runs(tmp_path: Path) -> None:
+    result = _run("--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
+
+
+def test_plain_pytest_on_a_model_that_does_not_load_fails_model_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.onnx.data").unlink()
+    out = tmp_path / "r"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "--model", str(broken),
+         "--provider", "cpu", "--results-dir", str(out), "--no-report"],
+        capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert result.returncode == 1
+    verdicts = {v.check: v for v in load_checklist(out)}
+    assert verdicts["model_loads"].verdict == "fail" and "model.onnx.data" in verdicts["model_loads"].reason
+    assert all(v.verdict == "skip" and "did not load" in v.reason for k, v in verdicts.items() if k != "model_loads")

@@ -10,6 +10,7 @@ from pathlib import Path
 from harness.checklist import gate
 from harness.config import load_config, parse_override
 from harness.errors import HarnessError
+from harness.model.folder import load_model_folder
 from harness.results import CHECKLIST_FILE, load_checklist, new_run_dir
 
 HELP = "Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a gating check fails."
@@ -30,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(text) for text in args.overrides)
-    load_config(args.config, overrides)  # a bad config is a one-line error here, not a pytest crash
+    load_config(args.config, overrides)  # a bad config or model folder is a one-line error here, not a pytest crash
+    if args.model:
+        load_model_folder(args.model)
     if not SUITES_DIR.is_dir():
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
     run_dir = Path(args.out) if args.out else new_run_dir()
