@@ -44,3 +44,8 @@ def test_an_unavailable_provider_is_one_line_without_traceback() -> None:
 def test_missing_model_folder_is_one_line(tmp_path) -> None:
     result = _generate("Hello", "--model", str(tmp_path / "absent"))
     assert result.returncode == 2 and "does not exist" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_temperature_zero_is_an_error_not_silent_sampling() -> None:
+    result = _generate("Hello", "--temperature", "0")
+    assert result.returncode == 2 and "temperature must be > 0" in result.stderr

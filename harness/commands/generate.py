@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         messages=messages,
         max_new_tokens=args.max_new_tokens,
         greedy=args.temperature is None,
-        temperature=args.temperature or 1.0,
+        temperature=1.0 if args.temperature is None else args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
