@@ -130,3 +130,18 @@ def test_plain_pytest_on_a_model_that_does_not_load_fails_model_loads(tiny_model
     verdicts = {v.check: v for v in load_checklist(out)}
     assert verdicts["model_loads"].verdict == "fail" and "model.onnx.data" in verdicts["model_loads"].reason
     assert all(v.verdict == "skip" and "did not load" in v.reason for k, v in verdicts.items() if k != "model_loads")
+
+
+def test_an_explicitly_named_provider_that_is_not_usable_stops_the_run(tmp_path: Path) -> None:
+    result = _run("--provider", "dml", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "provider dml is not installed" in result.stderr
+    assert not (tmp_path / "r").exists()  # stopped before measuring anything
+
+
+def test_providers_listed_only_in_the_config_skip_with_their_reason(quick_run) -> None:
+    _, out = quick_run
+    verdicts = load_checklist(out)
+    for provider in ("dml", "qnn", "cuda"):
+        mine = [v for v in verdicts if v.case == provider]
+        assert len(mine) == len(CHECKS) and all(v.verdict == "skip" and "not installed" in v.reason for v in mine)

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from harness.checklist import gate
-from harness.config import load_config, parse_override
+from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError
 from harness.model.folder import load_model_folder
+from harness.providers import AUTO, make_probe_fn
 from harness.results import CHECKLIST_FILE, load_checklist, new_run_dir
 
 HELP = "Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a gating check fails."
@@ -31,9 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(text) for text in args.overrides)
-    load_config(args.config, overrides)  # a bad config or model folder is a one-line error here, not a pytest crash
+    # A bad config, model folder or explicitly named provider is a one-line error here, not a pytest crash.
+    config = load_config(args.config, overrides)
     if args.model:
         load_model_folder(args.model)
+    _check_named_providers(args, config)
     if not SUITES_DIR.is_dir():
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
     run_dir = Path(args.out) if args.out else new_run_dir()
@@ -57,6 +60,20 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return code
+
+
+def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
+    """A provider named on the command line must be usable; the config's matrix may list absent ones (they skip)."""
+    named = [name for name in args.provider or [] if name != AUTO]
+    if not named:
+        return
+    from harness.model.default_model import default_model_dir
+
+    probe = make_probe_fn(args.model or default_model_dir(), config.provider_settings)
+    for name in named:
+        result = probe(name)
+        if not result.usable:
+            raise HarnessError(f"provider {name} is {result.status.replace('_', ' ')}: {result.reason}")
 
 
 def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:
