@@ -7,9 +7,14 @@ import json
 import sys
 import time
 
+from harness.metrics import build_record
 from harness.model.engine import KV_STRATEGIES, Engine
 from harness.providers import ProviderSettings
 from harness.targets.base import Request, TokenEvent, Usage
+
+# build_record wants run metadata; one interactive request has none worth recording
+_GENERATE_META = dict(run_id="", case_id="generate", test="generate", target="engine", provider="", prompt_length=0,
+                      concurrency=1, request_index=0, worker=0, cold=True)
 
 HELP = "Generate a reply to one prompt with the reference engine; print TTFT, decode tok/s and token counts."
 
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             usage = item
     assert usage is not None  # the engine always ends with Usage
-    summary = _summary(engine, submit_ns, tokens, usage)
+    summary = _summary(engine, submit_ns, tokens, usage, time.perf_counter_ns())
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
@@ -66,19 +71,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Usage) -> dict:
-    ttft_s = (tokens[0].t_ns - submit_ns) / 1e9
-    decode_tok_s = None
-    if len(tokens) > 1:
-        tpot_s = (tokens[-1].t_ns - tokens[0].t_ns) / 1e9 / (len(tokens) - 1)
-        decode_tok_s = 1.0 / tpot_s if tpot_s > 0 else None
-    output_ids = [t.token_id for t in tokens]
+def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Usage, end_ns: int) -> dict:
+    # the same arithmetic (and definitions) as every measured request in a run
+    record = build_record(tokens, usage, None, submit_ns=submit_ns, stream_end_ns=end_ns, meta=_GENERATE_META)
     return {
         "prompt_ids": list(usage.prompt_ids),
-        "output_ids": output_ids,
-        "text": engine.tokenizer.decode(output_ids),
-        "ttft_s": ttft_s,
-        "decode_tok_s": decode_tok_s,
+        "output_ids": record.output_ids,
+        "text": engine.tokenizer.decode(record.output_ids),
+        "ttft_s": record.ttft_s,
+        "decode_tok_s": record.decode_tok_s,
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "finish_reason": usage.finish_reason,

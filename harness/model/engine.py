@@ -125,13 +125,13 @@ class Engine:
         return self.tokenizer.encode_chat(request.messages, add_bos=True)
 
     def generate(self, request: Request) -> Generation:
-        result = Generation(prompt_ids=self.prompt_ids(request))
+        result = Generation(prompt_ids=[])
         for item in self.stream(request):
             if isinstance(item, TokenEvent):
                 result.output_ids.append(item.token_id)
                 result.token_ns.append(item.t_ns)
             else:
-                result.finish_reason = item.finish_reason
+                result.prompt_ids, result.finish_reason = list(item.prompt_ids), item.finish_reason
         result.text = self.tokenizer.decode(result.output_ids)
         return result
 
