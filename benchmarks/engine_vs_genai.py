@@ -13,9 +13,9 @@ import argparse
 import statistics
 import sys
 
-from harness.metrics import measure_request
+from harness.measure.metrics import measure_request
 from harness.model.default_model import default_model_dir
-from harness.model.engine import Engine
+from harness.targets.engine import Engine
 from harness.targets.base import Request
 from harness.targets.genai import GenaiTarget
 

@@ -73,7 +73,7 @@ def diagnose(
 
 
 def runtime_section() -> dict[str, Any]:
-    from harness.environment import ort_distributions
+    from harness.measure.environment import ort_distributions
 
     distributions = ort_distributions()
     section: dict[str, Any] = {

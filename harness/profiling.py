@@ -207,7 +207,7 @@ def prove_provider(
     the working directory.
     """
     from harness.devices import device_kind
-    from harness.model.engine import Engine  # numpy, tokenizers: only when a proof is run
+    from harness.targets.engine import Engine  # numpy, tokenizers: only when a proof is run
 
     if request is None:
         request = Request.chat("Say hello.", max_new_tokens=4)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.checklist import fold_unavailable, format_table
+from harness.judge.checklist import fold_unavailable, format_table
 from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError
 from harness.providers import Choice
-from harness.model.engine import Engine
+from harness.targets.engine import Engine
 from harness.report import build_report
-from harness.results import new_run_dir
-from harness.suite import ModelLoadFailed, ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
+from harness.measure.results import new_run_dir
+from harness.suite.session import ModelLoadFailed, ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
 
 DEFAULT_CONFIG = "quick"
 _CONFIG_KEY = pytest.StashKey[Config]()
@@ -85,7 +85,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = [(p, n) for p in providers for n in config.matrix.prompt_lengths]
         metafunc.parametrize(("provider", "prompt_length"), cases, ids=[case_id(p, n, 1) for p, n in cases])
     elif "check" in names:
-        from harness.checklist import CHECKS
+        from harness.judge.checklist import CHECKS
 
         cases = [(p, check) for p in providers for check in CHECKS]
         metafunc.parametrize(("provider", "check"), cases, ids=[f"{p}-{check}" for p, check in cases])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.suite import SuiteSession
+from harness.suite.session import SuiteSession
 
 
 def test_checklist(suite: SuiteSession, provider: str, check: str) -> None:

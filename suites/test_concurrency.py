@@ -6,10 +6,10 @@ arrivals at a fixed rate, whatever the engine's speed (queueing shows up as late
 
 from __future__ import annotations
 
-from harness.load import CaseInfo, LoadResult, run_closed_loop, run_open_loop
-from harness.model.engine import Engine
-from harness.prompts import exact_length_prompt
-from harness.suite import SuiteSession, case_id, open_loop_case_id
+from harness.measure.load import CaseInfo, LoadResult, run_closed_loop, run_open_loop
+from harness.targets.engine import Engine
+from harness.measure.prompts import exact_length_prompt
+from harness.suite.session import SuiteSession, case_id, open_loop_case_id
 from harness.targets.base import Request
 
 DISTINCT_PROMPTS = 4  # per case, cycled over the requests

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 
-from harness.metrics import summarize
-from harness.model.engine import Engine
-from harness.prompts import exact_length_prompt
-from harness.suite import SuiteSession, case_id
+from harness.measure.metrics import summarize
+from harness.targets.engine import Engine
+from harness.measure.prompts import exact_length_prompt
+from harness.suite.session import SuiteSession, case_id
 from harness.targets.base import Request
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from harness.checklist import MIN_GROWTH_REQUESTS
-from harness.model.engine import Engine
+from harness.judge.checklist import MIN_GROWTH_REQUESTS
+from harness.targets.engine import Engine
 from harness.profiling import prove_provider
-from harness.prompts import exact_length_prompt
-from harness.suite import SuiteSession
+from harness.measure.prompts import exact_length_prompt
+from harness.suite.session import SuiteSession
 from harness.targets.base import Request
 
 REPEATED_REQUESTS = 3 * MIN_GROWTH_REQUESTS

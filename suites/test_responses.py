@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import HarnessError
-from harness.model.engine import Engine
-from harness.prompts import DISTINCT_QUESTIONS
-from harness.suite import SuiteSession
+from harness.targets.engine import Engine
+from harness.measure.prompts import DISTINCT_QUESTIONS
+from harness.suite.session import SuiteSession
 from harness.targets.base import Request, TokenEvent
 
 N_PROMPTS = 3

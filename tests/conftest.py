@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fixtures_model import BuildFn
 
-from harness.model.tiny import build_tiny_model
+from harness.model.tiny.build import build_tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checklist import (
+from harness.judge.checklist import (
     CHECKS,
     CheckInputs,
     check_accelerator_kind,
@@ -28,7 +28,7 @@ from harness.checklist import (
     skip_all,
 )
 from harness.config import Thresholds
-from harness.results import TelemetrySample, Verdict, records_to_frame, telemetry_to_frame
+from harness.measure.results import TelemetrySample, Verdict, records_to_frame, telemetry_to_frame
 
 MIB = 1024**2
 GIB = 1024**3

@@ -11,7 +11,7 @@ from phi3_reference import reference_greedy
 
 from harness.errors import HarnessError
 from harness.model.default_model import default_model_dir
-from harness.model.engine import Engine
+from harness.targets.engine import Engine
 from harness.targets.base import Request, TokenEvent, Usage
 
 PROMPT = [1, 32010, 450, 4996, 17354, 1701, 29916, 32007, 32001]  # <s><|user|> ... <|end|><|assistant|>

@@ -9,8 +9,8 @@ import onnxruntime
 import pytest
 
 import harness
-from harness import environment
-from harness.environment import collect_environment, git_state, model_hash
+from harness.measure import environment
+from harness.measure.environment import collect_environment, git_state, model_hash
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.providers import choose_provider, make_probe_fn
-from harness.results import load_checklist
+from harness.measure.results import load_checklist
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.model.default_model import default_model_dir
-from harness.model.engine import Engine
+from harness.targets.engine import Engine
 from harness.targets.base import Request, TokenEvent
 
 pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai not installed (pip install '.[cpu,genai]')")

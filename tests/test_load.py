@@ -8,8 +8,8 @@ import time
 import pytest
 from stream_targets import ScheduledTarget
 
-from harness.load import CaseInfo, poisson_arrivals, run_closed_loop, run_open_loop
-from harness.results import ResultsWriter, load_records
+from harness.measure.load import CaseInfo, poisson_arrivals, run_closed_loop, run_open_loop
+from harness.measure.results import ResultsWriter, load_records
 from harness.targets.base import Request
 
 CASE = CaseInfo(run_id="r1", case_id="cpu-p16-c4", test="concurrency", prompt_length=16)

@@ -7,8 +7,8 @@ import math
 import pytest
 from stream_targets import ManualClock, ScheduledTarget, TimedTarget
 
-from harness.metrics import measure_request, samples, summarize, summarize_metric
-from harness.results import records_to_frame
+from harness.measure.metrics import measure_request, samples, summarize, summarize_metric
+from harness.measure.results import records_to_frame
 from harness.targets.base import Request
 
 MS = 1_000_000

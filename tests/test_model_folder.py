@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.model.engine import Engine
+from harness.targets.engine import Engine
 from harness.model.folder import load_model_folder
 
 

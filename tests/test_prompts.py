@@ -9,7 +9,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.model.folder import load_model_folder
 from harness.model.tokenizer import Phi3Tokenizer
-from harness.prompts import chat_frame, exact_length_prompt
+from harness.measure.prompts import chat_frame, exact_length_prompt
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from harness.errors import HarnessError
-from harness.results import (
+from harness.measure.results import (
     SCHEMA_VERSION,
     RequestRecord,
     ResultsWriter,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.checklist import CHECKS
-from harness.results import load_checklist, load_records
+from harness.judge.checklist import CHECKS
+from harness.measure.results import load_checklist, load_records
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,15 +9,15 @@ import time
 import psutil
 import pytest
 
-from harness.gpu_counters import (
+from harness.measure.gpu_counters import (
     GpuReading,
     engine_utilisation,
     gpu_counters_for,
     process_memory,
     readable_figure,
 )
-from harness.results import TelemetryWriter, load_telemetry
-from harness.telemetry import TelemetrySampler, os_peak_rss
+from harness.measure.results import TelemetryWriter, load_telemetry
+from harness.measure.telemetry import TelemetrySampler, os_peak_rss
 
 MIB = 1024 * 1024
 

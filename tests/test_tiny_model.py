@@ -18,8 +18,8 @@ from fixtures_model import BuildFn, RawDecoder
 from harness.commands import tiny_model as tiny_model_command
 from harness.errors import HarnessError
 from harness.model import default_model
-from harness.model.tiny import build_tiny_model, builder_version, read_build_info
-from harness.model.tiny_quant import dequantize_int4, quantize_int4
+from harness.model.tiny.build import build_tiny_model, builder_version, read_build_info
+from harness.model.tiny.quant import dequantize_int4, quantize_int4
 
 FOLDER_FILES = {
     "genai_config.json", "model.onnx", "model.onnx.data", "tokenizer.json", "tokenizer_config.json", "tiny_model.json",
@@ -57,7 +57,7 @@ def test_same_seed_gives_a_byte_identical_folder(tiny_builds: BuildFn, tmp_path:
 def test_a_build_in_another_process_is_byte_identical(tiny_builds: BuildFn, tmp_path: Path) -> None:
     """Catches per-process randomness (hash seeds, the tokenizers trainer's hash maps)."""
     out = tmp_path / "other-process"
-    code = f"from harness.model.tiny import build_tiny_model; build_tiny_model({str(out)!r}, 'int4')"
+    code = f"from harness.model.tiny.build import build_tiny_model; build_tiny_model({str(out)!r}, 'int4')"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
     assert _files(out) == _files(tiny_builds("int4", "cpu"))
 
@@ -71,7 +71,7 @@ def test_another_seed_gives_other_weights_and_the_same_tokenizer(tiny_builds: Bu
 
 def test_concurrent_builds_of_one_folder_both_succeed(tmp_path: Path) -> None:
     out = tmp_path / "shared"
-    code = f"from harness.model.tiny import build_tiny_model; print(build_tiny_model({str(out)!r}, 'fp16'))"
+    code = f"from harness.model.tiny.build import build_tiny_model; print(build_tiny_model({str(out)!r}, 'fp16'))"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0]

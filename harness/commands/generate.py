@@ -7,8 +7,8 @@ import json
 import sys
 import time
 
-from harness.metrics import build_record
-from harness.model.engine import KV_STRATEGIES, Engine
+from harness.measure.metrics import build_record
+from harness.targets.engine import KV_STRATEGIES, Engine
 from harness.providers import ProviderSettings
 from harness.targets.base import Request, TokenEvent, Usage
 

@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.checklist import gate
+from harness.judge.checklist import gate
 from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError
 from harness.model.folder import load_model_folder
 from harness.providers import AUTO, make_probe_fn
-from harness.results import CHECKLIST_FILE, load_checklist, new_run_dir
+from harness.measure.results import CHECKLIST_FILE, load_checklist, new_run_dir
 
 HELP = "Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a gating check fails."
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from harness.model.default_model import DEFAULT_SEED, default_model_dir
-from harness.model.tiny import build_tiny_model
-from harness.model.tiny_spec import LAYOUTS, PRECISIONS
+from harness.model.tiny.build import build_tiny_model
+from harness.model.tiny.spec import LAYOUTS, PRECISIONS
 
 HELP = "build the embedded tiny Phi-3 model folder (random weights, real format) and print its path"
 

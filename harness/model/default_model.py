@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.model.tiny import build_tiny_model, builder_version, is_complete, read_build_info
-from harness.model.tiny_spec import Variant
+from harness.model.tiny.build import build_tiny_model, builder_version, is_complete, read_build_info
+from harness.model.tiny.spec import Variant
 
 CACHE_ENV = "PHI3_HARNESS_CACHE"
 DEFAULT_SEED = 0

@@ -1,4 +1,4 @@
-"""Read one results folder into plain data for the report, through harness.results' loaders.
+"""Read one results folder into plain data for the report, through harness.measure.results' loaders.
 
 Every file is optional for a report. A missing file is listed in ``RunData.missing``; damage the
 loaders tolerate (the truncated last line an interrupted run leaves) is listed in ``RunData.notes``
@@ -18,7 +18,7 @@ from typing import Any, Callable, TypeVar
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.results import (
+from harness.measure.results import (
     CHECKLIST_FILE,
     ENVIRONMENT_FILE,
     PROVIDER_PROOF_FILE,

@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.checklist import fold_unavailable
+from harness.judge.checklist import fold_unavailable
 from harness.report.runs import RunData
-from harness.results import Verdict
-from harness.metrics import summarize as _summarize
+from harness.measure.results import Verdict
+from harness.measure.metrics import summarize as _summarize
 
 CASE_KEYS = ["test", "case_id", "provider", "prompt_length", "concurrency"]
 PERCENTILES = ("p50", "p90", "p99")
@@ -60,7 +60,7 @@ for _metric, _label in (("ttft", "TTFT"), ("e2e", "E2E"), ("tpot", "TPOT")):
 
 
 def summarize(values: Any) -> dict[str, Any]:
-    """harness.metrics.summarize as a dict, with NaN where a figure is undefined (tables want numbers)."""
+    """harness.measure.metrics.summarize as a dict, with NaN where a figure is undefined (tables want numbers)."""
     summary = _summarize(list(values)).as_dict()
     return {key: (float("nan") if value is None and key != "warning" else value) for key, value in summary.items()}
 

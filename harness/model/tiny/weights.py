@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.model.tiny_spec import TinySpec
+from harness.model.tiny.spec import TinySpec
 
 EMBED_STD = 0.02
 PROJECTION_GAIN = 1.0

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from harness.results import RequestRecord
+from harness.measure.results import RequestRecord
 from harness.targets.base import Request, Target, TokenEvent, Usage
 
 NS = 1e9

@@ -19,10 +19,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from harness.model import tiny_spec as names
-from harness.model.tiny_quant import quantize_int4
-from harness.model.tiny_spec import TinySpec, Variant
-from harness.model.tiny_weights import layer_prefix
+from harness.model.tiny import spec as names
+from harness.model.tiny.quant import quantize_int4
+from harness.model.tiny.spec import TinySpec, Variant
+from harness.model.tiny.weights import layer_prefix
 
 MS = "com.microsoft"
 OPSET = 21

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from harness.config import Thresholds
-from harness.metrics import summarize
-from harness.results import Verdict
+from harness.measure.metrics import summarize
+from harness.measure.results import Verdict
 
 GIB = 1024**3
 MIB = 1024**2

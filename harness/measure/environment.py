@@ -37,7 +37,7 @@ def collect_environment(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to tell two runs' conditions apart, as plain JSON-ready data."""
-    from harness.results import SCHEMA_VERSION
+    from harness.measure.results import SCHEMA_VERSION
 
     env: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -174,8 +174,8 @@ def python_info() -> dict[str, Any]:
 
 def telemetry_info() -> dict[str, Any]:
     """What the telemetry columns mean on this machine (peak source, GPU counters, CPU% base)."""
-    from harness.gpu_counters import gpu_counters_for
-    from harness.telemetry import peak_rss_source
+    from harness.measure.gpu_counters import gpu_counters_for
+    from harness.measure.telemetry import peak_rss_source
 
     counters = gpu_counters_for(os.getpid())
     counters.close()

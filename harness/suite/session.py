@@ -1,7 +1,7 @@
 """State of one validation-suite session: engines per provider, the run folder, what was measured.
 
 The pytest suites (suites/) are thin: they ask this object for an engine, measure through it, and
-judge with harness.checklist. Every record reaches results.jsonl the moment it is measured, every
+judge with harness.judge.checklist. Every record reaches results.jsonl the moment it is measured, every
 telemetry sample reaches telemetry.csv as it is taken, and checklist.json is rewritten after each
 verdict, so an interrupted session leaves a readable run folder.
 """
@@ -16,15 +16,15 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from harness.checklist import CHECKS, CheckInputs, check_model_loads, evaluate, skip_all
+from harness.judge.checklist import CHECKS, CheckInputs, check_model_loads, evaluate, skip_all
 from harness.config import Config
-from harness.environment import collect_environment
+from harness.measure.environment import collect_environment
 from harness.errors import HarnessError
-from harness.metrics import measure_request
-from harness.model.engine import Engine
-from harness.prompts import exact_length_prompt
+from harness.measure.metrics import measure_request
+from harness.targets.engine import Engine
+from harness.measure.prompts import exact_length_prompt
 from harness.providers import make_probe_fn
-from harness.results import (
+from harness.measure.results import (
     CHECKLIST_FILE,
     ENVIRONMENT_FILE,
     PROVIDER_PROOF_FILE,
@@ -38,7 +38,7 @@ from harness.results import (
     write_json,
 )
 from harness.targets.base import Request
-from harness.telemetry import TelemetrySampler
+from harness.measure.telemetry import TelemetrySampler
 
 
 class ProviderUnavailable(Exception):

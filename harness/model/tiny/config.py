@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.model import tiny_spec as names
-from harness.model.tiny_spec import TinySpec, Variant
+from harness.model.tiny import spec as names
+from harness.model.tiny.spec import TinySpec, Variant
 
 
 def genai_config(spec: TinySpec, variant: Variant) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.model.tiny_corpus import CORPUS
+from harness.model.tiny.corpus import CORPUS
 
 SPACE = "\u2581"  # ▁, SentencePiece's word-boundary mark
 BASE_TOKENS = ("<unk>", "<s>", "</s>")

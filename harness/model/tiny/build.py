@@ -24,19 +24,17 @@ from typing import Any
 import onnx
 
 from harness.errors import HarnessError
-from harness.model import tiny_spec as names
-from harness.model.tiny_config import genai_config
-from harness.model.tiny_graph import build_graph
-from harness.model.tiny_spec import TinySpec, Variant
-from harness.model.tiny_tokenizer import write_tokenizer
-from harness.model.tiny_weights import make_weights, rotary_caches
+from harness.model.tiny import spec as names
+from harness.model.tiny.config import genai_config
+from harness.model.tiny.graph import build_graph
+from harness.model.tiny.spec import TinySpec, Variant
+from harness.model.tiny.tokenizer import write_tokenizer
+from harness.model.tiny.weights import make_weights, rotary_caches
 
 BUILD_INFO = "tiny_model.json"
 CONFIG_FILE = "genai_config.json"
 _EXTERNAL_THRESHOLD = 1024  # bytes; smaller tensors (shape constants) stay inside model.onnx
-_BUILDER_MODULES = (
-    "tiny", "tiny_spec", "tiny_weights", "tiny_graph", "tiny_quant", "tiny_config", "tiny_tokenizer", "tiny_corpus",
-)
+_BUILDER_MODULES = ("build", "spec", "weights", "graph", "quant", "config", "tokenizer", "corpus")
 
 
 @functools.lru_cache(maxsize=1)

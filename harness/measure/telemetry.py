@@ -22,8 +22,8 @@ from typing import Callable
 
 import psutil
 
-from harness.gpu_counters import GpuCounters, gpu_counters_for
-from harness.results import TelemetrySample
+from harness.measure.gpu_counters import GpuCounters, gpu_counters_for
+from harness.measure.results import TelemetrySample
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
-from harness.metrics import measure_request
-from harness.results import RequestRecord
+from harness.measure.metrics import measure_request
+from harness.measure.results import RequestRecord
 from harness.targets.base import Request, Target
 
 RequestSource = Union[Callable[[int], Request], Sequence[Request]]
