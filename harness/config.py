@@ -55,7 +55,7 @@ class Fallback:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """One threshold per checklist item of DESIGN.md; the unit is the name's suffix."""
+    """One threshold per checklist item (docs/ARCHITECTURE.md, "The checklist"); the unit is the name's suffix."""
 
     provider_share_min: float = 0.5  # fraction of kernel nodes on the requested provider, >=
     simple_query_p50_s: float = 1.0  # E2E p50, short prompt, concurrency 1, <=

@@ -1,6 +1,6 @@
 """The deployment checklist: measured inputs + thresholds -> verdicts, and the CI gate.
 
-One function per checklist item of DESIGN.md. Each takes plain measured inputs (a records frame as
+One function per checklist item (docs/ARCHITECTURE.md, "The checklist"). Each takes plain measured inputs (a records frame as
 ``results.load_records`` returns, a telemetry frame, a provider-proof dict, flags) and returns a
 Verdict. A missing measurement is "skip" with the reason, never "pass". Nothing is measured here.
 """
@@ -21,7 +21,7 @@ from harness.measure.results import Verdict
 GIB = 1024**3
 MIB = 1024**2
 
-# key -> title, in the order of DESIGN.md's table (and of the terminal table).
+# key -> title, in the order of docs/ARCHITECTURE.md's checklist table (and of the terminal table).
 CHECKS: dict[str, str] = {
     "model_loads": "Model loads",
     "health": "Health endpoint",

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import psutil
 
 import harness
+from harness.cache import cache_root
 from harness.platform_info import platform_info
 
 HASH_CHUNK = 1 << 20
@@ -224,7 +225,7 @@ def _cached_hash(folder: Path, stamps: tuple[tuple[str, int, int], ...], cache_d
     with _hash_lock:
         if key in _hash_memo:
             return _hash_memo[key]
-    cache_file = Path(cache_dir or default_cache_dir()) / "model-hashes.json"
+    cache_file = Path(cache_dir or cache_root()) / "model-hashes.json"
     fingerprint = hashlib.sha256(json.dumps(key).encode()).hexdigest()
     cached = _read_cache(cache_file).get(fingerprint)
     digest = cached if isinstance(cached, str) else _hash_files(folder, stamps)
@@ -244,14 +245,6 @@ def _hash_files(folder: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("PHI3_HARNESS_CACHE"):
-        return Path(os.environ["PHI3_HARNESS_CACHE"])
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "phi3-harness"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "phi3-harness"
 
 
 def _read_cache(path: Path) -> dict[str, Any]:

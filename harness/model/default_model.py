@@ -1,25 +1,19 @@
 """The embedded default model: the tiny Phi-3, built on first use into a cache folder, reused after.
 
-Cache root: ``$PHI3_HARNESS_CACHE`` or ``~/.cache/phi3-harness``. The folder name carries the
+Cache root: ``harness.cache.cache_root()``. The folder name carries the
 precision, layout, seed and the builder version (a hash of the builder's source), so a changed
 builder never serves a stale folder. A build takes well under a second or two.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from harness.cache import cache_root
 from harness.model.tiny.build import build_tiny_model, builder_version, is_complete, read_build_info
 from harness.model.tiny.spec import Variant
 
-CACHE_ENV = "PHI3_HARNESS_CACHE"
 DEFAULT_SEED = 0
-
-
-def cache_root() -> Path:
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "phi3-harness"
 
 
 def cached_model_path(precision: str = "fp32", layout: str = "cpu", seed: int = DEFAULT_SEED) -> Path:

@@ -14,7 +14,7 @@ def genai_config(spec: TinySpec, variant: Variant) -> dict[str, Any]:
         inputs["position_ids"] = names.POSITION_IDS
     inputs.update(past_key_names=names.PAST_KEY, past_value_names=names.PAST_VALUE)
     # The DirectML build asks genai for the dml provider; a CPU-only genai refuses such a folder
-    # until config.clear_providers() (see DESIGN.md).
+    # until config.clear_providers() (docs/ARCHITECTURE.md, "Model format").
     provider_options: list[dict[str, Any]] = [{"dml": {}}] if variant.layout == "dml" else []
     decoder = {
         "session_options": {"log_id": "onnxruntime-genai", "provider_options": provider_options},
