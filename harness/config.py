@@ -42,7 +42,11 @@ class Matrix:
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    threads: int | None = None  # intra-op threads; None = ONNX Runtime's default
+    threads: int | None = None  # short for intra_op_num_threads
+    intra_op_num_threads: int | None = None  # None = ORT's default (one per physical core)
+    inter_op_num_threads: int | None = None  # used only with execution_mode = "parallel"
+    allow_spinning: bool = ProviderSettings.allow_spinning  # idle pool threads spin (ORT's default: true)
+    execution_mode: str = ProviderSettings.execution_mode  # sequential | parallel
     strict: bool = False  # refuse CPU fallback for any node (session.disable_cpu_ep_fallback)
     options: dict[str, Any] = field(default_factory=dict)  # ONNX Runtime provider options, passed as is
 
@@ -83,10 +87,11 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
 OPTION_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dml", "performance_preference"): ("default", "high_performance", "minimum_power"),
     ("dml", "device_filter"): ("gpu", "npu", "any"),
+    **{(name, "execution_mode"): ("sequential", "parallel") for name in ("cpu", "dml", "qnn", "cuda")},
 }
 
 SECTIONS: dict[str, type] = {"matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "telemetry": Telemetry}
-PROVIDER_KEYS = ("threads", "strict")
+PROVIDER_KEYS = ("threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "strict")
 
 
 @dataclass(frozen=True)
@@ -103,13 +108,21 @@ class Config:
 
     def provider_settings(self, name: str) -> ProviderSettings:
         entry = self.provider(name)
-        return ProviderSettings(name=name, options=dict(entry.options), intra_op_threads=entry.threads, strict=entry.strict)
+        return ProviderSettings(
+            name=name,
+            options=dict(entry.options),
+            intra_op_threads=entry.intra_op_num_threads if entry.intra_op_num_threads is not None else entry.threads,
+            inter_op_threads=entry.inter_op_num_threads,
+            allow_spinning=entry.allow_spinning,
+            execution_mode=entry.execution_mode,
+            strict=entry.strict,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data in the TOML layout (for the run folder)."""
         data: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         data["provider"] = {
-            name: {**{k: v for k, v in (("threads", p.threads), ("strict", p.strict)) if v is not None}, **p.options}
+            name: {**{k: getattr(p, k) for k in PROVIDER_KEYS if getattr(p, k) is not None}, **p.options}
             for name, p in self.providers.items()
         }
         data["sources"] = list(self.sources)
@@ -184,7 +197,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _provider_key(source: str, provider: str, key: str, value: Any) -> tuple[str, Any]:
-    """Validate one [provider.<name>] entry; returns ("threads"|"strict"|"options", value)."""
+    """Validate one [provider.<name>] entry; returns (key, value)."""
     dotted = f"provider.{provider}.{key}"
     if key in PROVIDER_KEYS:
         hint = _hints(ProviderConfig)[key]
@@ -360,8 +373,10 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
     if config.telemetry.interval_s <= 0:
         fail("telemetry.interval_s", f"must be > 0, got {config.telemetry.interval_s}", "use e.g. 0.05")
     for name, entry in config.providers.items():
-        if entry.threads is not None and entry.threads < 1:
-            fail(f"provider.{name}.threads", f"must be >= 1, got {entry.threads}", "remove it for ORT's default")
+        for key in ("threads", "intra_op_num_threads", "inter_op_num_threads"):
+            value = getattr(entry, key)
+            if value is not None and value < 1:
+                fail(f"provider.{name}.{key}", f"must be >= 1, got {value}", "remove it for ORT's default")
     for f in fields(Thresholds):
         value = getattr(config.thresholds, f.name)
         if value < 0:

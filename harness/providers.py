@@ -70,8 +70,12 @@ def execution_provider_name(name: str) -> str:
 class ProviderSettings:
     name: str = "cpu"
     options: dict[str, Any] = field(default_factory=dict)  # ORT provider options, ORT's own keys
-    intra_op_threads: int | None = None
-    inter_op_threads: int | None = None
+    intra_op_threads: int | None = None  # None: ORT's default (one per physical core)
+    inter_op_threads: int | None = None  # only used with execution_mode "parallel"
+    # Spinning idle pool threads cost ~2x CPU per request and lost half the decode speed when other
+    # processes ran (benchmarks/engine_vs_genai.py); off unless asked for.
+    allow_spinning: bool = False
+    execution_mode: str = "sequential"  # or "parallel" (ORT_PARALLEL: independent nodes at once)
     strict: bool = False  # session.disable_cpu_ep_fallback=1: any CPU-placed node is an error
     profile_prefix: Path | None = None  # enable ORT profiling, files start with this path
 
@@ -114,16 +118,48 @@ def session_options(settings: ProviderSettings) -> Any:
         options.intra_op_num_threads = settings.intra_op_threads
     if settings.inter_op_threads is not None:
         options.inter_op_num_threads = settings.inter_op_threads
+    spinning = "1" if settings.allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+    parallel = settings.execution_mode == "parallel" and settings.name != "dml"
+    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
     if settings.name == "dml":
         # DirectML does not support memory patterns or parallel execution.
         options.enable_mem_pattern = False
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if settings.strict and settings.name != "cpu":
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     if settings.profile_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(settings.profile_prefix)
     return options
+
+
+def threading_in_effect(session: Any) -> dict[str, Any]:
+    """The threading a session really runs with, read back from it (0 = ORT's default, resolved).
+
+    ORT's default intra-op pool has one thread per physical core (the caller's thread included);
+    the inter-op pool exists only in parallel execution mode.
+    """
+    import psutil
+
+    options = session.get_session_options()
+    parallel = options.execution_mode == import_onnxruntime().ExecutionMode.ORT_PARALLEL
+    intra = options.intra_op_num_threads or (psutil.cpu_count(logical=False) or 1)
+    inter = (options.inter_op_num_threads or (psutil.cpu_count(logical=False) or 1)) if parallel else 0
+    return {
+        "intra_op_num_threads": intra,
+        "inter_op_num_threads": inter,
+        "intra_op_threads_source": "configured" if options.intra_op_num_threads else "default: one per physical core",
+        "allow_spinning": _config_entry(options, "session.intra_op.allow_spinning", "1") == "1",
+        "execution_mode": "parallel" if parallel else "sequential",
+    }
+
+
+def _config_entry(options: Any, key: str, default: str) -> str:
+    try:
+        return options.get_session_config_entry(key)
+    except Exception:  # ORT raises when the key was never set: then its default applies
+        return default
 
 
 def provider_list(settings: ProviderSettings) -> list[Any]:
@@ -178,6 +214,7 @@ class ProbeResult:
     compiled_in: bool = False
     session_providers: tuple[str, ...] = ()
     seconds: float = 0.0
+    threading: dict[str, Any] = field(default_factory=dict)  # threading_in_effect() of the probe session
 
     @property
     def usable(self) -> bool:
@@ -193,6 +230,7 @@ class ProbeResult:
             "compiled_in": self.compiled_in,
             "session_providers": list(self.session_providers),
             "seconds": round(self.seconds, 4),
+            "threading": dict(self.threading),
         }
 
 
@@ -234,7 +272,7 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
         reason = f"{ep} is compiled in but ORT dropped it and ran on {', '.join(got)}: {said}"
         return ProbeResult(settings.name, ep, "failing", reason, logged, True, got, seconds)
     reason = f"session created on {ep} ({', '.join(got)})"
-    return ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds)
+    return ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds, threading_in_effect(session))
 
 
 def _try_session(onnx_path: Path, settings: ProviderSettings) -> tuple[Any, BaseException | None, str, float]:

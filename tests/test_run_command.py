@@ -61,8 +61,12 @@ def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
     benchmarks = json.loads((out / "benchmark.json").read_text())["benchmarks"]
     assert {b["extra_info"]["case"] for b in benchmarks} == {"cpu-p16-c1", "cpu-p128-c1"}
     assert all(b["extra_info"]["ttft_s_p50"] > 0 for b in benchmarks)
-    sampler = json.loads((out / "environment.json").read_text())["telemetry_sampler"]
+    environment = json.loads((out / "environment.json").read_text())
+    sampler = environment["telemetry_sampler"]
     assert sampler["samples"] > 0 and sampler["wall_s"] > 0 and sampler["percent_of_one_core"] is not None
+    # the threading the cpu session really ran with, read back from the session (spinning off by default)
+    assert environment["threading"]["cpu"]["allow_spinning"] is False
+    assert environment["threading"]["cpu"]["intra_op_num_threads"] >= 1
 
 
 def test_an_impossible_threshold_fails_the_gate_naming_the_check(tmp_path: Path) -> None:

@@ -84,6 +84,8 @@ def render(report: dict[str, Any]) -> list[str]:
     lines += ["", "Providers (decided by creating a session on the model)"]
     for probe in report["probes"]:
         lines.append(f"  {probe['name']:<5} {_STATUS_WORDS[probe['status']]:<14} {probe['reason']}")
+        if probe.get("threading"):
+            lines.append(f"  {'':<5} {'':<14} threads: {threading_text(probe['threading'])}")
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]
     if not devices["supported"]:
@@ -102,6 +104,15 @@ def render(report: dict[str, Any]) -> list[str]:
     verdict = "OK" if report["ok"] else "NOT USABLE"
     lines += ["", f"Result        {verdict}: {report['reason']}"]
     return lines
+
+
+def threading_text(threading: dict[str, Any]) -> str:
+    """``intra 2 (ORT default (physical cores)), inter 0, spinning off, sequential``."""
+    return (
+        f"intra-op {threading['intra_op_num_threads']} ({threading['intra_op_threads_source']}), "
+        f"inter-op {threading['inter_op_num_threads']}, spinning {'on' if threading['allow_spinning'] else 'off'}, "
+        f"{threading['execution_mode']}"
+    )
 
 
 def _render_proof(report: dict[str, Any]) -> list[str]:

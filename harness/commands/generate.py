@@ -9,7 +9,7 @@ import time
 
 from harness.measure.metrics import build_record
 from harness.targets.engine import KV_STRATEGIES, Engine
-from harness.providers import ProviderSettings
+from harness.providers import ProviderSettings, short_name, threading_in_effect
 from harness.targets.base import Request, TokenEvent, Usage
 
 # build_record wants run metadata; one interactive request has none worth recording
@@ -32,11 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=1.0, help="with --temperature: nucleus mass")
     parser.add_argument("--seed", type=int, help="with --temperature: seed for repeatable sampling")
     parser.add_argument("--kv-strategy", choices=KV_STRATEGIES, default="auto")
+    parser.add_argument("--config", help="run config (TOML path or configs/ name) for the provider's options and threads")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set provider.cpu.intra_op_num_threads=1")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.load(args.model, ProviderSettings(name=args.provider), args.kv_strategy)
+    engine = Engine.load(args.model, _settings(args), args.kv_strategy)
     messages = ((("system", args.system),) if args.system else ()) + (("user", args.prompt),)
     request = Request(
         messages=messages,
@@ -71,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> ProviderSettings:
+    """The provider's options and threading: built-in defaults <- --config <- --set."""
+    if not args.config and not args.overrides:
+        return ProviderSettings(name=args.provider)
+    from harness.config import load_config, parse_override
+
+    config = load_config(args.config, dict(parse_override(text) for text in args.overrides))
+    return config.provider_settings(short_name(args.provider))
+
+
 def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Usage, end_ns: int) -> dict:
     # the same arithmetic (and definitions) as every measured request in a run
     record = build_record(tokens, usage, None, submit_ns=submit_ns, stream_end_ns=end_ns, meta=_GENERATE_META)
@@ -86,6 +99,7 @@ def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Us
         "provider": engine.provider,
         "execution_providers": engine.session.get_providers(),
         "kv_strategy": engine.kv_strategy,
+        "threading": threading_in_effect(engine.session),
         "load_s": engine.load_seconds,
         "model": str(engine.folder.path),
     }

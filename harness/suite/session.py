@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 from harness.measure.metrics import measure_request
 from harness.targets.engine import Engine
 from harness.measure.prompts import exact_length_prompt
-from harness.providers import make_probe_fn
+from harness.providers import make_probe_fn, threading_in_effect
 from harness.measure.results import (
     CHECKLIST_FILE,
     ENVIRONMENT_FILE,
@@ -131,8 +131,15 @@ class SuiteSession:
                 state.unavailable = f"{provider} {probe.status.replace('_', ' ')}: {probe.reason}"
                 raise ProviderUnavailable(state.unavailable)
             state.load_s = state.engine.load_seconds
+            self._record_threading(provider, state.engine)
             self._measure_cold(provider, state.engine)
         return state.engine
+
+    def _record_threading(self, provider: str, engine: Engine) -> None:
+        """The threading each provider's session really runs with, read back from it."""
+        with self._lock:
+            self._environment.setdefault("threading", {})[provider] = threading_in_effect(engine.session)
+            write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
 
     def _measure_cold(self, provider: str, engine: Engine) -> None:
         length = min(self.config.matrix.prompt_lengths)

@@ -1,0 +1,79 @@
+"""ONNX Runtime threading: config keys reach the session, and what the session runs with is read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import cli
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.providers import ProviderSettings, create_session, session_options, threading_in_effect
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_threading_keys_in_the_config_reach_the_session_options(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, "[provider.cpu]\nintra_op_num_threads = 1\ninter_op_num_threads = 3\n"
+                                          "allow_spinning = true\nexecution_mode = \"parallel\"\n"))
+    options = session_options(config.provider_settings("cpu"))
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 3)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "1"
+    assert str(options.execution_mode).endswith("ORT_PARALLEL")
+
+
+def test_spinning_is_off_unless_asked_for() -> None:
+    options = session_options(load_config().provider_settings("cpu"))
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+
+
+def test_threads_is_short_for_intra_op_num_threads_and_the_long_key_wins(tmp_path: Path) -> None:
+    short = load_config(_write(tmp_path, "[provider.cpu]\nthreads = 2\n"))
+    assert short.provider_settings("cpu").intra_op_threads == 2
+    both = load_config(_write(tmp_path, "[provider.cpu]\nthreads = 2\nintra_op_num_threads = 1\n"))
+    assert both.provider_settings("cpu").intra_op_threads == 1
+
+
+@pytest.mark.parametrize("text, key", [
+    ("execution_mode = \"fast\"", "provider.cpu.execution_mode"),
+    ("inter_op_num_threads = 0", "provider.cpu.inter_op_num_threads"),
+    ("allow_spinning = \"maybe\"", "provider.cpu.allow_spinning"),
+])
+def test_bad_threading_values_are_refused_naming_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(HarnessError, match=key.replace(".", r"\.")):
+        load_config(_write(tmp_path, f"[provider.cpu]\n{text}\n"))
+
+
+def test_threading_in_effect_is_read_back_from_the_session(tiny_model_dir: Path) -> None:
+    onnx_path = tiny_model_dir / "model.onnx"
+    configured = create_session(onnx_path, ProviderSettings(intra_op_threads=1, allow_spinning=True))
+    assert threading_in_effect(configured) == {
+        "intra_op_num_threads": 1, "inter_op_num_threads": 0, "intra_op_threads_source": "configured",
+        "allow_spinning": True, "execution_mode": "sequential",
+    }
+    default = threading_in_effect(create_session(onnx_path, ProviderSettings()))
+    assert default["intra_op_num_threads"] == (psutil.cpu_count(logical=False) or 1)
+    assert default["intra_op_threads_source"].startswith("default") and default["allow_spinning"] is False
+
+
+def test_generate_takes_threading_from_set_and_reports_it(tiny_model_dir: Path, capsys) -> None:
+    code = cli.main(["generate", "hi", "--model", str(tiny_model_dir), "--max-new-tokens", "2", "--json",
+                     "--set", "provider.cpu.intra_op_num_threads=1", "--set", "provider.cpu.allow_spinning=true"])
+    assert code == 0
+    threading = json.loads(capsys.readouterr().out)["threading"]
+    assert threading["intra_op_num_threads"] == 1 and threading["allow_spinning"] is True
+
+
+def test_doctor_shows_the_threading_of_each_usable_provider(tiny_model_dir: Path, capsys) -> None:
+    assert cli.main(["doctor", "--model", str(tiny_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "threads: intra-op" in out and "spinning off" in out
