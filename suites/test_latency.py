@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from harness.measure.metrics import summarize
+from harness.stats import summarize
 from harness.targets.engine import Engine
 from harness.measure.prompts import exact_length_prompt
 from harness.suite.session import SuiteSession, case_id

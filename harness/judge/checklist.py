@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config import Thresholds
-from harness.measure.metrics import summarize
+from harness.stats import summarize
 from harness.measure.results import Verdict
 
 GIB = 1024**3

@@ -8,31 +8,23 @@ Definitions (tools disagree on names; these are ours, and the report states them
     prefill tok/s = prompt tokens / TTFT
     decode tok/s  = 1 / TPOT
 
-Percentiles use linear interpolation between closest ranks (numpy's default, Hyndman-Fan type 7);
-stddev is the sample standard deviation (ddof=1). Runs are combined by joining raw samples, never by
-averaging percentiles.
+Statistics of the samples (summaries, percentiles, intervals) live in harness.stats.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from harness.measure.results import RequestRecord
+from harness.stats import Summary, summarize
 from harness.targets.base import Request, Target, TokenEvent, Usage
 
 NS = 1e9
-
-# A summary is flagged unstable below this many samples or when stddev > 10 % of the mean.
-MIN_SAMPLES = 5
-MAX_RELATIVE_STDDEV = 0.10
-
-PERCENTILE_METHOD = "linear interpolation between closest ranks (numpy default)"
-
 
 # --- one request ------------------------------------------------------------------------------
 
@@ -147,52 +139,7 @@ def build_record(
     )
 
 
-# --- statistics -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Statistics of raw samples. Fields are None where undefined (no samples; stddev of one)."""
-
-    n: int
-    p50: float | None
-    p90: float | None
-    p99: float | None
-    mean: float | None
-    stddev: float | None
-    min: float | None
-    max: float | None
-    warning: str | None  # why the figure should not be trusted; None when it looks stable
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _finite(values: Iterable[float | None]) -> np.ndarray:
-    data = np.array([v for v in values if v is not None], dtype=float)
-    return data[np.isfinite(data)]
-
-
-def summarize(values: Iterable[float | None], min_samples: int = MIN_SAMPLES) -> Summary:
-    """n, p50, p90, p99, mean, stddev (ddof=1), min, max of the finite values, with a stability warning."""
-    data = _finite(values)
-    n = int(data.size)
-    if n == 0:
-        return Summary(0, None, None, None, None, None, None, None, "no samples")
-    p50, p90, p99 = (float(p) for p in np.percentile(data, [50, 90, 99], method="linear"))
-    mean = float(data.mean())
-    stddev = float(data.std(ddof=1)) if n > 1 else None
-    return Summary(n, p50, p90, p99, mean, stddev, float(data.min()), float(data.max()),
-                   instability(n, mean, stddev, min_samples))
-
-
-def instability(n: int, mean: float, stddev: float | None, min_samples: int = MIN_SAMPLES) -> str | None:
-    """Why a measurement is unstable (too few samples, or stddev > 10 % of the mean), else None."""
-    if n < min_samples:
-        return f"only {n} sample{'' if n == 1 else 's'} (want >= {min_samples})"
-    if stddev is not None and mean != 0 and stddev > MAX_RELATIVE_STDDEV * abs(mean):
-        return f"stddev is {stddev / abs(mean):.0%} of the mean (limit {MAX_RELATIVE_STDDEV:.0%})"
-    return None
+# --- raw samples from records --------------------------------------------------------------
 
 
 # Record columns holding one value per request, and the one holding a list per request.

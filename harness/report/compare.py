@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.measure.metrics import MIN_SAMPLES
+from harness.stats import MIN_SAMPLES
 from harness.report.html import VERDICT_CLASS, esc, fmt_number, generated_stamp, page, render_table
 from harness.report.plots import new_figure, save_figure
 from harness.report.runs import RunData, environment_summary

@@ -15,7 +15,7 @@ import pandas as pd
 from harness.judge.checklist import fold_unavailable
 from harness.report.runs import RunData
 from harness.measure.results import Verdict
-from harness.measure.metrics import summarize as _summarize
+from harness.stats import summarize as _summarize
 
 CASE_KEYS = ["test", "case_id", "provider", "prompt_length", "concurrency"]
 PERCENTILES = ("p50", "p90", "p99")
