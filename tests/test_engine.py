@@ -128,3 +128,31 @@ def test_unknown_provider_is_a_one_line_error(tiny_model_dir: Path) -> None:
 
     with pytest.raises(HarnessError, match="unknown provider 'tpu'"):
         Engine.load(tiny_model_dir, ProviderSettings(name="tpu"))
+
+
+LONG_PROMPT = tuple([1] + [(i * 7919) % 30000 + 300 for i in range(600)])  # 601 tokens: 256 + 256 + 89
+
+
+@pytest.mark.parametrize("strategy", ["shared", "growing"])
+@pytest.mark.parametrize("chunk", [4, 256, 0])
+def test_chunked_prefill_gives_the_reference_tokens(tiny_model_dir: Path, strategy: str, chunk: int) -> None:
+    engine = Engine.load(tiny_model_dir, kv_strategy=strategy, prefill_chunk=chunk)
+    prompt = list(LONG_PROMPT[:41]) if chunk == 4 else list(LONG_PROMPT)  # chunk 4: 10 full chunks and one of 1
+    assert _greedy(engine, prompt, 6) == reference_greedy(tiny_model_dir, prompt, 6)
+
+
+def test_a_long_prompt_never_takes_more_than_one_chunk_of_logits(tiny_model_dir: Path) -> None:
+    engine = Engine.load(tiny_model_dir)
+    assert engine.prefill_chunk == 256
+    prompt = tuple([1] + [(i * 7919) % 30000 + 300 for i in range(3899)])
+    engine.generate(Request(prompt_ids=prompt, max_new_tokens=2))
+    held = engine._prefill_buffers
+    assert len(held) == 1 and held[0].shape == (1, 256, engine.config.vocab_size)
+    kept = held[0]
+    engine.generate(Request(prompt_ids=tuple(PROMPT), max_new_tokens=2))  # a short prompt reuses it
+    assert len(engine._prefill_buffers) == 1 and engine._prefill_buffers[0] is kept
+
+
+def test_a_negative_prefill_chunk_is_refused(tiny_model_dir: Path) -> None:
+    with pytest.raises(HarnessError, match="prefill_chunk must be >= 0"):
+        Engine.load(tiny_model_dir, prefill_chunk=-1)

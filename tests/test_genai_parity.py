@@ -29,3 +29,12 @@ def test_greedy_tokens_equal_genai(precision: str, layout: str) -> None:
     ours, theirs = Engine.load(model_dir), GenaiTarget(model_dir)
     for ids in PROMPTS:
         assert _tokens(ours, ids, 16) == _tokens(theirs, ids, 16)
+
+
+def test_greedy_tokens_after_a_3900_token_prompt_equal_genai() -> None:
+    # our engine feeds it in chunks of 256 tokens; genai in one Run
+    model_dir = default_model_dir(precision="fp32", layout="cpu")
+    prompt = [1, 32010] + [(i * 7919) % 30000 + 300 for i in range(3897)] + [32001]
+    ours = Engine.load(model_dir)
+    assert ours.prefill_chunk and len(prompt) > ours.prefill_chunk
+    assert _tokens(ours, prompt, 8) == _tokens(GenaiTarget(model_dir), prompt, 8)

@@ -60,3 +60,12 @@ def test_same_seed_same_tokens() -> None:
 def test_bad_parameters_are_one_line_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(HarnessError, match=message):
         SamplingParams(**kwargs)
+
+
+def test_greedy_never_makes_a_random_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_generator(*args, **kwargs):
+        raise AssertionError("a greedy request made a random generator")
+
+    monkeypatch.setattr(np.random, "default_rng", no_generator)
+    logits = np.array([0.1, 2.0, -1.0], dtype=np.float32)
+    assert Sampler(SamplingParams(greedy=True))(logits) == 1

@@ -29,6 +29,12 @@ from harness.targets.base import Request, StreamItem, TokenEvent, Usage
 
 KV_STRATEGIES = ("auto", "shared", "growing")
 
+# Prompt tokens per prefill Run. Chunks keep the logits of a long prompt (every position's row)
+# and the activations to this many rows. GroupQueryAttention on the CPU provider takes a chunk after
+# cached tokens; other providers get the whole prompt in one Run unless told otherwise.
+PREFILL_CHUNK = 256
+CHUNKED_PREFILL_PROVIDERS = frozenset({"cpu"})
+
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -46,7 +52,14 @@ class Generation:
 class Engine:
     name = "engine"
 
-    def __init__(self, folder: ModelFolder, session: Any, settings: ProviderSettings, kv_strategy: str = "auto") -> None:
+    def __init__(
+        self,
+        folder: ModelFolder,
+        session: Any,
+        settings: ProviderSettings,
+        kv_strategy: str = "auto",
+        prefill_chunk: int | None = None,
+    ) -> None:
         if kv_strategy not in KV_STRATEGIES:
             raise HarnessError(f"unknown kv strategy {kv_strategy!r}: use one of {', '.join(KV_STRATEGIES)}")
         check_session_io(folder, session)
@@ -63,6 +76,9 @@ class Engine:
         self._logits_dtype = self._output_dtype(self.config.names.logits)
         self._eos = frozenset(self.config.eos_token_ids)
         self._run_lock = threading.Lock() if settings.serial_runs else contextlib.nullcontext()
+        self.prefill_chunk = self._resolve_chunk(prefill_chunk)  # 0: the whole prompt in one Run
+        self._prefill_buffers: list[np.ndarray] = []  # reused across requests: no page faults per prompt
+        self._buffers_lock = threading.Lock()
         self.load_seconds = 0.0
 
     @classmethod
@@ -71,6 +87,7 @@ class Engine:
         model_dir: Path | str | None = None,
         settings: ProviderSettings | None = None,
         kv_strategy: str = "auto",
+        prefill_chunk: int | None = None,
     ) -> "Engine":
         """Open a model folder (the embedded tiny model when ``model_dir`` is None) on a provider."""
         started = time.perf_counter()
@@ -80,7 +97,7 @@ class Engine:
             model_dir = default_model_dir()
         folder = load_model_folder(model_dir)
         settings = settings or ProviderSettings()
-        engine = cls(folder, create_session(folder.onnx_path, settings), settings, kv_strategy)
+        engine = cls(folder, create_session(folder.onnx_path, settings), settings, kv_strategy, prefill_chunk)
         engine.load_seconds = time.perf_counter() - started
         return engine
 
@@ -94,7 +111,7 @@ class Engine:
         )
         decoder = self.tokenizer.stream_decoder()
         step = _Step(self, capacity=len(prompt_ids) + max_new)
-        logits = step.run(prompt_ids, past_length=0)
+        logits = step.prefill(prompt_ids)
         generated: list[int] = []
         while True:
             token = sampler(logits)
@@ -109,7 +126,7 @@ class Engine:
             yield TokenEvent(token, text, t_ns)
             if last:
                 break
-            logits = step.run([token], past_length=len(prompt_ids) + len(generated) - 1)
+            logits = step.decode(token, past_length=len(prompt_ids) + len(generated) - 1)
         yield Usage(len(prompt_ids), len(generated), finish_reason, tuple(prompt_ids))
 
     def close(self) -> None:
@@ -141,7 +158,30 @@ class Engine:
             return None
         return self.session.end_profiling()
 
+    @contextlib.contextmanager
+    def prefill_buffer(self, rows: int) -> Iterator[np.ndarray]:
+        """A host buffer for ``rows`` rows of prompt logits, lent for one prefill and kept for the next."""
+        with self._buffers_lock:
+            fitting = [i for i, b in enumerate(self._prefill_buffers) if b.shape[1] >= rows]
+            buffer = self._prefill_buffers.pop(fitting[0]) if fitting else None
+        keep = self.prefill_chunk or PREFILL_CHUNK  # larger (whole-prompt) buffers are not kept
+        if buffer is None:
+            buffer = np.empty((1, max(rows, keep), self.config.vocab_size), self._logits_dtype)
+        try:
+            yield buffer
+        finally:
+            if buffer.shape[1] <= keep:
+                with self._buffers_lock:
+                    self._prefill_buffers.append(buffer)
+
     # -- internals --------------------------------------------------------------------------------
+
+    def _resolve_chunk(self, requested: int | None) -> int:
+        if requested is None:
+            return PREFILL_CHUNK if self.provider in CHUNKED_PREFILL_PROVIDERS else 0
+        if requested < 0:
+            raise HarnessError(f"prefill_chunk must be >= 0 (got {requested}): 0 feeds the whole prompt at once")
+        return requested
 
     def _resolve_strategy(self, requested: str) -> str:
         if requested != "auto":
@@ -176,7 +216,12 @@ class Engine:
 
 
 class _Step:
-    """One request's decoding state: its IOBinding, KV cache and reusable host buffers."""
+    """One request's decoding state: its IOBinding, KV cache and reusable host buffers.
+
+    Bindings are made once where the buffer stays the same: the one-token input and the one-row
+    logits output are numpy buffers ORT reads and writes in place, so a decode step rebinds only the
+    attention mask (its length grows) and, on the dml layout, the position ids.
+    """
 
     def __init__(self, engine: Engine, capacity: int) -> None:
         self.engine = engine
@@ -191,40 +236,54 @@ class _Step:
         self.mask = np.ones((1, capacity), dtype=np.int64)
         self.positions = np.arange(capacity, dtype=np.int64).reshape(1, capacity)
         self.token = np.zeros((1, 1), dtype=np.int64)
+        self._token_value = engine._ort.OrtValue.ortvalue_from_numpy(self.token)
         # decode steps write their one row of logits into the same host buffer every time
         self.step_logits = np.zeros((1, 1, engine.config.vocab_size), dtype=engine._logits_dtype)
         self._step_logits_value = engine._ort.OrtValue.ortvalue_from_numpy(self.step_logits)
-        self._first = True
+        self._kv_bound = False
+        self._decode_bound = False
 
-    def run(self, ids: list[int], past_length: int) -> np.ndarray:
-        """Feed ``ids`` after ``past_length`` cached tokens; return the last position's logits."""
+    def prefill(self, ids: list[int]) -> np.ndarray:
+        """Feed the prompt in chunks of ``engine.prefill_chunk`` tokens; return the last position's logits.
+
+        The graph returns logits for every position it is fed (a 3,900-token prompt: 477 MiB in
+        fp32); chunks bound to one reused host buffer keep that to ``chunk`` rows, and only the
+        last row is kept.
+        """
+        chunk = self.engine.prefill_chunk or len(ids)
+        ort = self.engine._ort
+        with self.engine.prefill_buffer(min(chunk, len(ids))) as buffer:
+            for start in range(0, len(ids), chunk):
+                part = np.asarray(ids[start : start + chunk], dtype=np.int64).reshape(1, -1)
+                rows = buffer[:, : part.shape[1]]
+                self.binding.bind_cpu_input(self.names.input_ids, part)
+                self.binding.bind_ortvalue_output(self.names.logits, ort.OrtValue.ortvalue_from_numpy(rows))
+                self._run(past_length=start, seq=part.shape[1])
+            self._decode_bound = False
+            return rows[0, -1].copy()
+
+    def decode(self, token: int, past_length: int) -> np.ndarray:
+        """Feed one token after ``past_length`` cached ones; return its logits (a reused buffer)."""
+        if not self._decode_bound:
+            self.binding.bind_ortvalue_input(self.names.input_ids, self._token_value)
+            self.binding.bind_ortvalue_output(self.names.logits, self._step_logits_value)
+            self._decode_bound = True
+        self.token[0, 0] = token
+        self._run(past_length, seq=1)
+        return self.step_logits[0, 0]
+
+    def _run(self, past_length: int, seq: int) -> None:
         binding, names = self.binding, self.names
-        seq = len(ids)
         total = past_length + seq
-        if seq == 1:
-            self.token[0, 0] = ids[0]
-            input_ids = self.token
-        else:
-            input_ids = np.asarray(ids, dtype=np.int64).reshape(1, seq)
-        binding.bind_cpu_input(names.input_ids, input_ids)
         binding.bind_cpu_input(names.attention_mask, self.mask[:, :total])
         if names.position_ids:
             binding.bind_cpu_input(names.position_ids, self.positions[:, past_length:total])
-        if seq == 1:
-            binding.bind_ortvalue_output(names.logits, self._step_logits_value)
-        else:
-            binding.bind_output(names.logits, "cpu")
-        if self._first or self.engine.kv_strategy == "growing":
-            self.kv.bind(binding)
-            self._first = False
+        if not self._kv_bound or not self.kv.in_place:
+            self.kv.bind(binding)  # after logits: get_outputs() returns logits first, then the KV
+            self._kv_bound = True
         with self.engine._run_lock:
             # No RunOptions: with one, ORT's Python wrapper probes a config key that raises when unset,
             # which costs more per step than a tiny model's whole decode step.
             self.engine.session.run_with_iobinding(binding)
-        if seq == 1 and self.kv.in_place:
-            return self.step_logits[0, 0]  # nothing to collect: logits landed in our buffer, KV in place
-        outputs = binding.get_outputs()
-        self.kv.after_run(binding, outputs)
-        if seq == 1:
-            return self.step_logits[0, 0]
-        return outputs[0].numpy()[0, -1]
+        if not self.kv.in_place:
+            self.kv.after_run(binding, binding.get_outputs())
