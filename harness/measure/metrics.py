@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -115,7 +115,8 @@ def build_record(
     e2e = (end_ns - submit_ns) / NS
     # Usage's count is authoritative (an HTTP chunk may carry several tokens); fall back to events.
     n_out = usage.completion_tokens if usage is not None else len(tokens)
-    tpot = (e2e - ttft) / (n_out - 1) if (ok and ttft is not None and n_out > 1) else None
+    timed = usage is None or usage.per_token_timing
+    tpot = (e2e - ttft) / (n_out - 1) if (ok and timed and ttft is not None and n_out > 1) else None
     prompt_tokens = usage.prompt_tokens if usage is not None else 0
     return RequestRecord(
         **meta,
@@ -128,7 +129,7 @@ def build_record(
         ttft_s=ttft,
         e2e_s=e2e,
         tpot_s=tpot,
-        itl_s=[(b - a) / NS for a, b in zip(token_ns, token_ns[1:])],
+        itl_s=[(b - a) / NS for a, b in zip(token_ns, token_ns[1:])] if timed else [],
         prefill_tok_s=prompt_tokens / ttft if (ok and ttft and prompt_tokens) else None,
         decode_tok_s=1.0 / tpot if tpot else None,
         ok=ok,
@@ -136,7 +137,14 @@ def build_record(
         error=message,
         output_text="".join(event.text for event in tokens),
         output_ids=[event.token_id for event in tokens],
+        details=_details(usage, error),
     )
+
+
+def _details(usage: Usage | None, error: BaseException | None) -> dict[str, Any]:
+    """What the target reported beyond tokens: from its Usage, or from the exception on failure."""
+    source = usage.details if usage is not None else getattr(error, "details", None)
+    return dict(source) if isinstance(source, Mapping) else {}
 
 
 # --- raw samples from records --------------------------------------------------------------

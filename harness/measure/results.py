@@ -73,6 +73,8 @@ class RequestRecord:
     error: str | None = None
     output_text: str = ""
     output_ids: list[int] = field(default_factory=list)
+    # target-specific facts; HTTP: streamed, connect_s, chunk arrivals, usage_source, client_cpu_s
+    details: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
 
@@ -267,6 +269,7 @@ def _records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     # Lists stay lists; a missing list becomes empty so code can iterate without checks.
     for column in ("token_ns", "itl_s", "output_ids"):
         frame[column] = frame[column].apply(lambda v: v if isinstance(v, list) else [])
+    frame["details"] = frame["details"].apply(lambda v: v if isinstance(v, dict) else {})
     for column in ("ttft_s", "e2e_s", "tpot_s", "prefill_tok_s", "decode_tok_s"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frame["ok"] = frame["ok"].fillna(False).astype(bool)

@@ -52,6 +52,11 @@ class Phi3Tokenizer:
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids of ``text`` (no BOS) and each id's (start, end) character span in ``text``."""
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        return list(encoding.ids), [tuple(span) for span in encoding.offsets]
+
     def count(self, text: str) -> int:
         """Tokens in ``text`` as the model sees them (no BOS)."""
         return len(self.encode(text))

@@ -8,7 +8,7 @@ inter-token gaps come from the producer, not from the consumer's loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Union, runtime_checkable
+from typing import Any, Iterator, Mapping, Protocol, Union, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class Usage:
     completion_tokens: int
     finish_reason: str = "stop"  # stop (eos) | length (max_new_tokens)
     prompt_ids: tuple[int, ...] = field(default=(), repr=False)
+    # False when tokens were not timed one by one (an HTTP answer that was not streamed): TPOT and
+    # decode speed are then undefined, and TTFT equals E2E.
+    per_token_timing: bool = True
+    # Target-specific facts kept in the record (HTTP: chunk arrivals, connection set-up, client CPU).
+    details: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 StreamItem = Union[TokenEvent, Usage]
