@@ -7,7 +7,6 @@ import json
 import sys
 from typing import Any
 
-from harness.doctor import diagnose
 from harness.providers import DEFAULT_CHAIN
 
 HELP = (
@@ -27,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.doctor import diagnose  # here, not at the top: the CLI imports every command to build its parser
+
     settings_for, chain, disabled = None, DEFAULT_CHAIN, ()
     if args.config:
         from harness.config import load_config

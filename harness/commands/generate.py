@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     assert usage is not None  # the engine always ends with Usage
     summary = _summary(engine, submit_ns, tokens, usage, time.perf_counter_ns())
     if args.json:
+        summary["threading"] = threading_in_effect(engine.session)
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(file=sys.stdout)
@@ -99,7 +100,6 @@ def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Us
         "provider": engine.provider,
         "execution_providers": engine.session.get_providers(),
         "kv_strategy": engine.kv_strategy,
-        "threading": threading_in_effect(engine.session),
         "load_s": engine.load_seconds,
         "model": str(engine.folder.path),
     }

@@ -6,13 +6,14 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.judge.checklist import gate
-from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError
 from harness.model.folder import load_model_folder
 from harness.providers import AUTO, make_probe_fn
-from harness.measure.results import CHECKLIST_FILE, load_checklist, new_run_dir
+
+if TYPE_CHECKING:
+    from harness.config import Config
 
 HELP = "Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a gating check fails."
 
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: the CLI imports every command module to build its parser, and these pull in
+    # pandas (~150 ms) that `generate` and `doctor` never need
+    from harness.config import load_config, parse_override
+    from harness.judge.checklist import gate
+    from harness.measure.results import CHECKLIST_FILE, load_checklist, new_run_dir
+
     overrides = dict(parse_override(text) for text in args.overrides)
     # A bad config, model folder or explicitly named provider is a one-line error here, not a pytest crash.
     config = load_config(args.config, overrides)

@@ -13,16 +13,20 @@ Statistics of the samples (summaries, percentiles, intervals) live in harness.st
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from harness.measure.results import RequestRecord
-from harness.stats import Summary, summarize
 from harness.targets.base import Request, Target, TokenEvent, Usage
+
+if TYPE_CHECKING:  # pandas costs ~150 ms to import: only reports and run folders need it
+    import pandas as pd
+
+    from harness.stats import Summary
 
 NS = 1e9
 
@@ -162,16 +166,24 @@ def samples(records: pd.DataFrame | Iterable[RequestRecord], metric: str, *, col
     """
     if metric not in SCALAR_METRICS + LIST_METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(SCALAR_METRICS + LIST_METRICS)}")
-    rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else [asdict(r) for r in records]
+    rows = records.to_dict("records") if _is_frame(records) else [asdict(r) for r in records]
     chosen = [r for r in rows if r["ok"] and (cold is None or bool(r["cold"]) == cold)]
     if metric in LIST_METRICS:
         return [float(v) for r in chosen for v in (r[metric] or [])]
     return [float(r[metric]) for r in chosen if r[metric] is not None and np.isfinite(r[metric])]
 
 
+def _is_frame(records: Any) -> bool:
+    """A DataFrame, told without importing pandas (if pandas is not loaded, it cannot be one)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(records, pandas.DataFrame)
+
+
 def summarize_metric(records: pd.DataFrame | Iterable[RequestRecord], metric: str) -> dict[str, Summary]:
     """{"cold": ..., "warm": ...}: the first request after load is never mixed into warm figures."""
-    if not isinstance(records, pd.DataFrame):
+    from harness.stats import summarize  # statistics are for runs, not for one `generate`
+
+    if not _is_frame(records):
         records = list(records)
     return {
         "cold": summarize(samples(records, metric, cold=True), min_samples=1),

@@ -25,11 +25,12 @@ import time
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # pandas costs ~150 ms to import: loaded only by the functions that build frames
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 
@@ -257,11 +258,15 @@ def records_to_frame(records: Iterable[RequestRecord | dict[str, Any]]) -> pd.Da
 
 
 def telemetry_to_frame(samples: Iterable[TelemetrySample]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame([to_plain(s) for s in samples], columns=TELEMETRY_COLUMNS)
     return _telemetry_types(frame)
 
 
 def _records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     for column in RECORD_COLUMNS:
         if column not in frame.columns:
@@ -278,6 +283,8 @@ def _records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _telemetry_types(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     for column in TELEMETRY_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=object)
@@ -337,6 +344,8 @@ def load_telemetry(run_dir: str | Path) -> pd.DataFrame:
 
     A cut-off last row (interrupted run) is skipped with a warning.
     """
+    import pandas as pd
+
     path = _run_file(run_dir, TELEMETRY_FILE, required=False)
     if not path.is_file() or path.stat().st_size == 0:
         return _telemetry_types(pd.DataFrame(columns=TELEMETRY_COLUMNS))

@@ -21,15 +21,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import onnx
-
 from harness.errors import HarnessError
 from harness.model.tiny import spec as names
 from harness.model.tiny.config import genai_config
-from harness.model.tiny.graph import build_graph
 from harness.model.tiny.spec import TinySpec, Variant
 from harness.model.tiny.tokenizer import write_tokenizer
-from harness.model.tiny.weights import make_weights, rotary_caches
 
 BUILD_INFO = "tiny_model.json"
 CONFIG_FILE = "genai_config.json"
@@ -87,6 +83,12 @@ def is_complete(folder: Path, info: dict[str, Any]) -> bool:
 
 
 def _write_folder(folder: Path, variant: Variant, seed: int) -> dict[str, Any]:
+    # onnx and the graph builder cost ~150 ms to import: only a build needs them, not a cache hit
+    import onnx
+
+    from harness.model.tiny.graph import build_graph
+    from harness.model.tiny.weights import make_weights, rotary_caches
+
     spec = TinySpec()
     model = build_graph(spec, variant, make_weights(spec, seed), rotary_caches(spec))
     onnx.save_model(
