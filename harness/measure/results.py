@@ -259,14 +259,12 @@ def records_to_frame(records: Iterable[RequestRecord | dict[str, Any]]) -> pd.Da
 
 def telemetry_to_frame(samples: Iterable[TelemetrySample]) -> pd.DataFrame:
     import pandas as pd
-
     frame = pd.DataFrame([to_plain(s) for s in samples], columns=TELEMETRY_COLUMNS)
     return _telemetry_types(frame)
 
 
 def _records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
-
     frame = pd.DataFrame(rows)
     for column in RECORD_COLUMNS:
         if column not in frame.columns:
@@ -284,7 +282,6 @@ def _records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _telemetry_types(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
-
     for column in TELEMETRY_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=object)
@@ -345,7 +342,6 @@ def load_telemetry(run_dir: str | Path) -> pd.DataFrame:
     A cut-off last row (interrupted run) is skipped with a warning.
     """
     import pandas as pd
-
     path = _run_file(run_dir, TELEMETRY_FILE, required=False)
     if not path.is_file() or path.stat().st_size == 0:
         return _telemetry_types(pd.DataFrame(columns=TELEMETRY_COLUMNS))
