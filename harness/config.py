@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import HarnessError
-from harness.providers import AUTO, EXECUTION_PROVIDERS, ProviderSettings
+from harness.providers.session import ProviderSettings
+from harness.providers.spec import AUTO, DEFAULT_CHAIN, EXECUTION_PROVIDERS, SPECS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,7 @@ OVERRIDE_SOURCE = "override"
 
 @dataclass(frozen=True)
 class Matrix:
-    providers: tuple[str, ...] = ("dml", "qnn", "cuda", "cpu")  # short names, see providers.py
+    providers: tuple[str, ...] = DEFAULT_CHAIN  # short names, see harness/providers/spec.py
     prompt_lengths: tuple[int, ...] = (128, 512, 1024)  # prompt tokens per case
     concurrency: tuple[int, ...] = (1, 4)  # concurrent requests per case
     max_new_tokens: int = 32  # generated tokens per request
@@ -53,7 +54,7 @@ class ProviderConfig:
 
 @dataclass(frozen=True)
 class Fallback:
-    chain: tuple[str, ...] = ("dml", "qnn", "cuda", "cpu")  # tried in order when no provider is named
+    chain: tuple[str, ...] = DEFAULT_CHAIN  # tried in order when no provider is named
     disabled: tuple[str, ...] = ()  # switched off: auto never picks them, their matrix cases skip
 
 
@@ -77,17 +78,11 @@ class Telemetry:
     enabled: bool = True
 
 
-# ONNX Runtime option names and types per provider (only these are accepted, to catch typos).
-PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
-    "cpu": {},
-    "dml": {"device_id": int, "performance_preference": str, "device_filter": str},
-    "qnn": {"backend_type": str, "backend_path": str, "htp_performance_mode": str},
-    "cuda": {"device_id": int},
-}
+# ONNX Runtime option names and types per provider come from the provider records (to catch typos).
+PROVIDER_OPTIONS: dict[str, dict[str, type]] = {name: dict(spec.option_types) for name, spec in SPECS.items()}
 OPTION_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("dml", "performance_preference"): ("default", "high_performance", "minimum_power"),
-    ("dml", "device_filter"): ("gpu", "npu", "any"),
-    **{(name, "execution_mode"): ("sequential", "parallel") for name in ("cpu", "dml", "qnn", "cuda")},
+    **{(name, key): choices for name, spec in SPECS.items() for key, choices in spec.option_choices.items()},
+    **{(name, "execution_mode"): ("sequential", "parallel") for name in SPECS},
 }
 
 SECTIONS: dict[str, type] = {"matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "telemetry": Telemetry}

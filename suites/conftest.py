@@ -57,13 +57,16 @@ def _providers(pytest_config: pytest.Config) -> list[str]:
 
 
 def _resolve_auto(pytest_config: pytest.Config, config: Config) -> Choice:
+    from harness.measure.proof import verifier
     from harness.model.default_model import default_model_dir
     from harness.providers import choose_provider, make_probe_fn
 
     model = pytest_config.getoption("model") or default_model_dir()
     try:
+        # auto takes a provider only after a profiled generation shows it runs enough of the graph
         choice = choose_provider("auto", config.fallback.chain, make_probe_fn(model, config.provider_settings),
-                                 config.fallback.disabled)
+                                 config.fallback.disabled, verifier(model, config.provider_settings),
+                                 config.thresholds.provider_share_min)
     except HarnessError as error:
         raise pytest.UsageError(str(error)) from None
     return choice

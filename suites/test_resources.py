@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.judge.checklist import MIN_GROWTH_REQUESTS
 from harness.targets.engine import Engine
-from harness.profiling import prove_provider
+from harness.measure.proof import prove_provider
 from harness.measure.prompts import exact_length_prompt
 from harness.suite.session import SuiteSession
 from harness.targets.base import Request

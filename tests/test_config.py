@@ -8,6 +8,7 @@ import pytest
 
 from harness.config import CONFIG_DIR, Config, Matrix, Thresholds, load_config, parse_override
 from harness.errors import HarnessError
+from harness.providers.spec import SPECS
 
 
 def write(tmp_path, text: str):
@@ -25,8 +26,9 @@ def test_default_toml_states_the_built_in_defaults() -> None:
                                            subsequent_p50_s=0.3, memory_peak_gib=14.0,
                                            memory_growth_mib_per_request=1.0, cpu_percent_max=50.0,
                                            accelerator_util_min_percent=0.0)
-    assert config.provider("dml").options == {"device_id": 0, "performance_preference": "high_performance",
-                                              "device_filter": "gpu"}
+    # the provider records' default options (no DML device_id: ORT would ignore the preference)
+    for name in ("dml", "qnn"):
+        assert config.provider(name).options == dict(SPECS[name].default_options)
     assert set(config.providers) == {"dml", "qnn", "cuda", "cpu"}
 
 

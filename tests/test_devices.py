@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnxruntime as ort
 import pytest
 
-from harness.devices import UNKNOWN, EpDevice, device_kind, devices_report, get_ep_devices
-from harness.platform_info import normalise_arch, platform_info
+from harness.providers.devices import UNKNOWN, EpDevice, device_kind, devices_report, get_ep_devices
+from harness.providers.platform import normalise_arch, platform_info
 
 
 def _device(ep: str, kind: str, vendor: str = "Qualcomm") -> EpDevice:

@@ -11,9 +11,10 @@ import onnxruntime as ort
 import pytest
 
 from harness.commands import doctor as doctor_command
-from harness.doctor import diagnose, distribution_problems, traps
+from harness.measure.proof import prove_provider
+from harness.providers.doctor import diagnose, distribution_problems, traps
 from harness.errors import HarnessError
-from harness.platform_info import PlatformInfo
+from harness.providers.platform import PlatformInfo
 
 COMPILED_IN = ort.get_available_providers()
 ACCELERATORS = {"dml": "DmlExecutionProvider", "qnn": "QNNExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -27,7 +28,7 @@ def _run_cli(*argv: str) -> int:
 
 @pytest.fixture(scope="module")
 def cpu_report(tiny_model_dir: Path) -> dict:
-    return diagnose(tiny_model_dir, "cpu")
+    return diagnose(tiny_model_dir, "cpu", prove=prove_provider)
 
 
 def test_cpu_is_usable_with_all_kernels_on_cpu(cpu_report: dict) -> None:

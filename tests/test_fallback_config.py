@@ -44,17 +44,30 @@ def test_an_unknown_provider_in_the_chain_names_the_key_and_file(tmp_path: Path)
         load_config(path)
 
 
-def test_suites_skip_a_disabled_provider_with_the_reason(tmp_path: Path) -> None:
+def test_a_named_provider_that_is_switched_off_stops_the_run_with_one_line(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--provider", "cpu", "--set", "fallback.disabled=cpu",
          "--out", str(out), "--no-report"],
         capture_output=True, text=True, timeout=240, cwd=REPO,
     )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "provider cpu is switched off in the config (fallback.disabled)" in lines[0]
+    assert not (out / "checklist.json").exists()  # stopped before measuring anything
+
+
+def test_suites_skip_a_disabled_provider_listed_in_the_matrix_with_the_reason(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--set", "matrix.providers=dml,cpu", "--set", "fallback.disabled=dml",
+         "--out", str(out), "--no-report", "--", "-k", "latency or checklist"],
+        capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    verdicts = load_checklist(out)
-    assert verdicts and all(v.verdict == "skip" for v in verdicts)
-    assert {v.reason for v in verdicts} == {"cpu is switched off in the config (fallback.disabled)"}
+    dml = [v for v in load_checklist(out) if v.case.startswith("dml")]
+    assert dml and all(v.verdict == "skip" for v in dml)
+    assert {v.reason for v in dml} == {"dml is switched off in the config (fallback.disabled)"}
 
 
 def test_auto_in_the_matrix_runs_on_the_first_usable_provider(tmp_path: Path) -> None:

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.profiling import (
+from harness.measure.proof import prove_provider
+from harness.providers import ProviderSettings
+from harness.providers.proof import (
     UNKNOWN_PROVIDER,
     check_strict,
     classify_by_name,
     load_profile,
     parse_profile,
     proof_record,
-    prove_provider,
     provider_table,
 )
-from harness.providers import ProviderSettings
 from harness.targets.base import Request
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"

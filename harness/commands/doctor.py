@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from harness.providers import DEFAULT_CHAIN
+from harness.providers.spec import DEFAULT_CHAIN
 
 HELP = (
     "Check OS, Python, ONNX Runtime packages and providers (a real session on the model decides), "
@@ -26,17 +26,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.doctor import diagnose  # here, not at the top: the CLI imports every command to build its parser
+    # here, not at the top: the CLI imports every command to build its parser
+    from harness.measure.proof import prove_provider
+    from harness.providers.doctor import diagnose
 
-    settings_for, chain, disabled = None, DEFAULT_CHAIN, ()
+    settings_for, chain, disabled, share_min = None, DEFAULT_CHAIN, (), 0.5
     if args.config:
         from harness.config import load_config
 
         config = load_config(args.config)
         settings_for, chain, disabled = config.provider_settings, config.fallback.chain, config.fallback.disabled
+        share_min = config.thresholds.provider_share_min
     if args.strict:
         settings_for = _strict(settings_for)
-    report = diagnose(args.model, args.provider, settings_for, chain, disabled=disabled)
+    report = diagnose(args.model, args.provider, settings_for, chain, prove=prove_provider, disabled=disabled,
+                      share_min=share_min)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 def _strict(settings_for: Any) -> Any:
     import dataclasses
 
-    from harness.providers import ProviderSettings
+    from harness.providers.session import ProviderSettings
 
     def strict_settings(name: str) -> ProviderSettings:
         base = settings_for(name) if settings_for else ProviderSettings(name=name)
@@ -71,6 +75,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"ONNX Runtime  {runtime['version']} from {runtime.get('location', '?')}")
     dists = ", ".join(f"{name} {version}" for name, version in runtime["distributions"].items()) or "none"
     lines.append(f"Packages      {dists}")
+    lines.append(f"Combination   {runtime['combination']}")
     for problem in runtime["problems"]:
         lines.append(f"  PROBLEM: {problem}")
     lines.append(f"Compiled in   {', '.join(runtime['compiled_in']) or 'nothing'}")
@@ -87,10 +92,12 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"  {probe['name']:<5} {_STATUS_WORDS[probe['status']]:<14} {probe['reason']}")
         if probe.get("threading"):
             lines.append(f"  {'':<5} {'':<14} threads: {threading_text(probe['threading'])}")
+        lines += [f"        how: {note}" for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]
     if not devices["supported"]:
         lines.append(f"  unknown: {devices['note']}")
+    lines += [f"  PROBLEM: {problem}" for problem in devices.get("problems", [])]
     for device in devices["devices"]:
         name = f" - {device['description']}" if device["description"] else ""
         lines.append(f"  {device['execution_provider']:<24} {device['device_type']:<4} {device['vendor']}{name}")
@@ -102,6 +109,9 @@ def render(report: dict[str, Any]) -> list[str]:
         lines += [f"  ! {trap['title']}: {trap['text']}" for trap in applying]
     lines += ["", "Good to know (not detected here)"]
     lines += [f"  - {trap['title']}: {trap['text']}" for trap in others]
+    if report.get("unverified_on_hardware"):
+        lines += ["", "Unverified on hardware (built from ONNX Runtime's sources; no such device ran it here)"]
+        lines += [f"  ? {flag}" for flag in report["unverified_on_hardware"]]
     verdict = "OK" if report["ok"] else "NOT USABLE"
     lines += ["", f"Result        {verdict}: {report['reason']}"]
     return lines

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 from harness.model.folder import load_model_folder
-from harness.providers import AUTO, make_probe_fn
+from harness.providers import AUTO, make_probe_fn, require_usable
 
 if TYPE_CHECKING:
     from harness.config import Config
@@ -78,9 +78,7 @@ def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
 
     probe = make_probe_fn(args.model or default_model_dir(), config.provider_settings)
     for name in named:
-        result = probe(name)
-        if not result.usable:
-            raise HarnessError(f"provider {name} is {result.status.replace('_', ' ')}: {result.reason}")
+        require_usable(name, probe, config.fallback.disabled)
 
 
 def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:

@@ -243,8 +243,9 @@ def check_memory(telemetry: pd.DataFrame, threshold_gib: float, case: str = "") 
         return _skip("memory", "no telemetry was recorded", case, threshold_gib, "GiB", "<=")
     gpu = telemetry["gpu_mem_bytes"].dropna()
     measured = (float(peaks.max()) + (float(gpu.max()) if len(gpu) else 0.0)) / GIB
-    note = "process peak (OS, lifetime)" + (f" + GPU process memory {_fmt(float(gpu.max()) / GIB)} GiB" if len(gpu)
-                                             else "; GPU process memory not readable here")
+    note = "process peak (OS, lifetime)" + (
+        f" + GPU process memory {_fmt(float(gpu.max()) / GIB)} GiB (dedicated + shared)" if len(gpu)
+        else "; GPU process memory not readable here")
     return _compare("memory", measured, "<=", threshold_gib, "GiB", case, note)
 
 

@@ -23,7 +23,8 @@ import psutil
 
 import harness
 from harness.cache import cache_root
-from harness.platform_info import platform_info
+from harness.providers.inventory import ort_inventory, unverified_on_hardware
+from harness.providers.platform import platform_info
 
 HASH_CHUNK = 1 << 20
 _hash_memo: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
@@ -86,35 +87,10 @@ def git_state(path: Path) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": (bool(status) if status is not None else None)}
 
 
-def ort_distributions() -> dict[str, str]:
-    """Installed distributions named onnxruntime* (onnxruntime, -directml, -qnn, -gpu, -genai...)."""
-    found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
-        name = (dist.metadata["Name"] or "").strip()
-        if name.lower().replace("_", "-").startswith("onnxruntime") or name.lower().startswith("ort-nightly"):
-            found[name] = dist.version
-    return dict(sorted(found.items()))
-
-
 def onnxruntime_info() -> dict[str, Any]:
-    distributions = ort_distributions()
-    from harness.doctor import distribution_problems
-
-    info: dict[str, Any] = {"version": None, "available_providers": [], "distributions": distributions,
-                            "problems": distribution_problems(distributions)}
-    try:
-        import onnxruntime
-    except ImportError as error:
-        info["import_error"] = str(error)
-        return info
-    info["version"] = onnxruntime.__version__
-    info["available_providers"] = list(onnxruntime.get_available_providers())
-    try:
-        import onnxruntime_genai
-
-        info["genai_version"] = getattr(onnxruntime_genai, "__version__", distributions.get("onnxruntime-genai"))
-    except ImportError:
-        info["genai_version"] = None
+    """The ORT inventory (harness/providers/inventory.py) plus what is unverified on hardware."""
+    info = ort_inventory()
+    info["unverified_on_hardware"] = unverified_on_hardware(info)
     return info
 
 

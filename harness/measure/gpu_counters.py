@@ -4,7 +4,10 @@ One interface (``GpuCounters``), one class per way of reading it, chosen in ``gp
 - Windows: PDH performance counters, the source Task Manager uses.
       \\GPU Engine(pid_<PID>*)\\Utilization Percentage
       \\GPU Process Memory(pid_<PID>*)\\Dedicated Usage
-  read through ctypes on pdh.dll (no extra dependency).
+      \\GPU Process Memory(pid_<PID>*)\\Shared Usage
+  read through ctypes on pdh.dll (no extra dependency). Integrated GPUs (Adreno, Intel/AMD iGPU)
+  have almost no dedicated memory: their allocations are Shared Usage, so both are read and the
+  process's GPU memory is their sum.
 - elsewhere: ``UnavailableGpuCounters`` says why; it never returns zeros, because a zero would read
   as "the accelerator was idle" when nothing was measured.
 """
@@ -15,13 +18,21 @@ import ctypes
 import re
 import sys
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 
 @dataclass(frozen=True)
 class GpuReading:
     util_percent: float | None  # busiest engine type of this process, 0-100
-    mem_bytes: int | None  # dedicated GPU memory of this process, all adapters
+    dedicated_bytes: int | None = None  # dedicated GPU memory of this process, all adapters
+    shared_bytes: int | None = None  # shared (system) memory the GPU driver holds for this process
+
+    @property
+    def mem_bytes(self) -> int | None:
+        """Dedicated + shared: what the process holds through the GPU (None when neither was read)."""
+        if self.dedicated_bytes is None and self.shared_bytes is None:
+            return None
+        return (self.dedicated_bytes or 0) + (self.shared_bytes or 0)
 
 
 class GpuCounters(Protocol):
@@ -40,7 +51,7 @@ class UnavailableGpuCounters:
         self.reason = reason
 
     def read(self) -> GpuReading:
-        return GpuReading(None, None)
+        return GpuReading(None)
 
     def close(self) -> None:
         pass
@@ -73,7 +84,7 @@ def engine_utilisation(pid: int, values: Iterable[tuple[str, float]]) -> float |
 
 
 def process_memory(pid: int, values: Iterable[tuple[str, float]]) -> int | None:
-    """Dedicated GPU memory of ``pid`` summed over adapters; None when it has none on any adapter."""
+    """GPU memory of ``pid`` (one counter: dedicated or shared) summed over adapters; None without instance."""
     total: int | None = None
     for name, value in values:
         match = _PROCESS_MEMORY.match(name)
@@ -111,27 +122,46 @@ class _FmtItem(ctypes.Structure):
     _fields_ = [("szName", ctypes.c_wchar_p), ("FmtValue", _FmtValue)]
 
 
+def array_outcome(status: int, size: int) -> str:
+    """What PdhGetFormattedCounterArray's sizing call said: "data", "no_instance" or "failed".
+
+    Asked with no buffer, PDH answers PDH_MORE_DATA and the size when instances exist, and success
+    with size 0 when the counter has no instance at all (a process that never touched a GPU): that
+    is a measured zero, not an unreadable counter.
+    """
+    if status == _PDH_MORE_DATA and size > 0:
+        return "data"
+    if status == 0 and size == 0:
+        return "no_instance"
+    return "failed"
+
+
 class PdhGpuCounters:
-    """GPU engine utilisation and dedicated GPU memory of one process from Windows PDH counters.
+    """GPU engine utilisation and GPU memory (dedicated and shared) of one process from Windows PDH.
 
     PDH rate counters need two collections; the first reading after opening therefore has no
-    utilisation yet (None), later ones cover the time since the previous ``read``.
+    utilisation yet (None), later ones cover the time since the previous ``read``. ``pdh`` is
+    pdh.dll; tests pass a stand-in with the same five functions.
     """
 
     available = True
     reason = ""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, pdh: Any = None) -> None:
         self.pid = pid
-        self._pdh = ctypes.WinDLL("pdh.dll")  # type: ignore[attr-defined]
-        self._pdh.PdhOpenQueryW.restype = ctypes.c_uint32
-        self._pdh.PdhAddEnglishCounterW.restype = ctypes.c_uint32
-        self._pdh.PdhCollectQueryData.restype = ctypes.c_uint32
-        self._pdh.PdhGetFormattedCounterArrayW.restype = ctypes.c_uint32
+        self._pdh = pdh if pdh is not None else ctypes.WinDLL("pdh.dll")  # type: ignore[attr-defined]
+        for name in ("PdhOpenQueryW", "PdhAddEnglishCounterW", "PdhCollectQueryData",
+                     "PdhGetFormattedCounterArrayW", "PdhCloseQuery"):
+            getattr(self._pdh, name).restype = ctypes.c_uint32
         self._query = ctypes.c_void_p()
         self._check(self._pdh.PdhOpenQueryW(None, ctypes.c_size_t(0), ctypes.byref(self._query)), "PdhOpenQuery")
-        self._engine = self._add_counter("GPU Engine", "Utilization Percentage")
-        self._memory = self._add_counter("GPU Process Memory", "Dedicated Usage")
+        try:
+            self._engine = self._add_counter("GPU Engine", "Utilization Percentage")
+            self._dedicated = self._add_counter("GPU Process Memory", "Dedicated Usage")
+            self._shared = self._add_counter("GPU Process Memory", "Shared Usage")
+        except OSError:
+            self.close()  # the query handle must not outlive a failed set-up
+            raise
         self._pdh.PdhCollectQueryData(self._query)  # baseline for the rate counter
 
     @staticmethod
@@ -152,13 +182,14 @@ class PdhGpuCounters:
         return handle
 
     def _values(self, counter: ctypes.c_void_p) -> list[tuple[str, float]] | None:
-        """Valid (instance, value) pairs, or None when PDH had no usable data this interval."""
+        """Valid (instance, value) pairs; [] when the counter has no instance; None when unreadable."""
         size, count = ctypes.c_uint32(0), ctypes.c_uint32(0)
         status = self._pdh.PdhGetFormattedCounterArrayW(
             counter, _PDH_FMT_DOUBLE, ctypes.byref(size), ctypes.byref(count), None
         )
-        if status != _PDH_MORE_DATA or size.value == 0:
-            return None
+        outcome = array_outcome(status, size.value)
+        if outcome != "data":
+            return [] if outcome == "no_instance" else None
         buffer = (ctypes.c_byte * size.value)()
         status = self._pdh.PdhGetFormattedCounterArrayW(
             counter, _PDH_FMT_DOUBLE, ctypes.byref(size), ctypes.byref(count), buffer
@@ -171,15 +202,18 @@ class PdhGpuCounters:
             for i in range(count.value)
             if items[i].FmtValue.CStatus in (_PDH_CSTATUS_VALID_DATA, _PDH_CSTATUS_NEW_DATA)
         ]
-        return valid or None  # all invalid: e.g. the first rate sample after opening
+        if count.value and not valid:
+            return None  # instances without valid data: e.g. the first rate sample after opening
+        return valid
 
     def read(self) -> GpuReading:
         if self._pdh.PdhCollectQueryData(self._query) != 0:
-            return GpuReading(None, None)
-        engines, memory = self._values(self._engine), self._values(self._memory)
+            return GpuReading(None)
+        engines, dedicated, shared = (self._values(c) for c in (self._engine, self._dedicated, self._shared))
         return GpuReading(
             readable_figure(engines, engine_utilisation(self.pid, engines or []), 0.0),
-            readable_figure(memory, process_memory(self.pid, memory or []), 0),
+            readable_figure(dedicated, process_memory(self.pid, dedicated or []), 0),
+            readable_figure(shared, process_memory(self.pid, shared or []), 0),
         )
 
     def close(self) -> None:

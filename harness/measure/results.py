@@ -87,7 +87,9 @@ class TelemetrySample:
     cpu_percent: float  # process CPU normalised to all cores (100 = every core busy)
     system_mem_used_bytes: int
     gpu_util_percent: float | None = None  # Windows PDH GPU engine counters of this process
-    gpu_mem_bytes: int | None = None
+    gpu_mem_bytes: int | None = None  # GPU process memory: dedicated + shared (integrated GPUs use shared)
+    gpu_dedicated_bytes: int | None = None
+    gpu_shared_bytes: int | None = None
     label: str = ""  # case id while a case runs
 
 

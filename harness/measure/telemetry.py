@@ -7,7 +7,8 @@
 
 Each sample: process RSS, the OS's peak (peak working set on Windows, ru_maxrss elsewhere), process
 CPU normalised to all logical cores (100 % = every core busy), system memory in use, and GPU engine
-utilisation + GPU memory of the process where the platform exposes them (see gpu_counters.py).
+utilisation + GPU memory (dedicated, shared and their sum) of the process where the platform
+exposes them (see gpu_counters.py).
 """
 
 from __future__ import annotations
@@ -181,6 +182,8 @@ class TelemetrySampler:
             system_mem_used_bytes=int(memory.total - memory.available),
             gpu_util_percent=gpu.util_percent if gpu else None,
             gpu_mem_bytes=gpu.mem_bytes if gpu else None,
+            gpu_dedicated_bytes=gpu.dedicated_bytes if gpu else None,
+            gpu_shared_bytes=gpu.shared_bytes if gpu else None,
             label=self.label,
         )
         self.samples.append(sample)

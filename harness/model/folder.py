@@ -111,6 +111,7 @@ def parse_genai_config(config_path: Path) -> ModelConfig:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise HarnessError(f"{config_path} is not valid JSON ({error}): restore the file from the model folder") from None
+    refuse_pipeline(raw, config_path)
     reader = _ConfigReader(raw, config_path)
     return ModelConfig(
         model_type=reader.get("model.type", str),
@@ -141,6 +142,35 @@ def parse_genai_config(config_path: Path) -> ModelConfig:
         provider_options=tuple(
             reader.get("model.decoder.session_options.provider_options", list, default=[])
         ),
+    )
+
+
+def pipeline_stages(raw: Any) -> list[str] | None:
+    """Stage names of a decoder-pipeline genai config (None for a single-decoder config).
+
+    onnxruntime-genai's ``decoder-pipeline`` type (the published QNN Phi-3 folders) splits the
+    model into graphs run one after another - embeddings, EPContext context/iterator graphs, lm_head
+    - listed under ``model.decoder.pipeline`` as a list of {stage: {...}} objects or one object.
+    """
+    model = raw.get("model") if isinstance(raw, dict) else None
+    decoder = model.get("decoder") if isinstance(model, dict) else None
+    pipeline = decoder.get("pipeline") if isinstance(decoder, dict) else None
+    if not (isinstance(model, dict) and model.get("type") == "decoder-pipeline") and pipeline is None:
+        return None
+    entries = pipeline if isinstance(pipeline, list) else [pipeline]
+    return [str(stage) for entry in entries if isinstance(entry, dict) for stage in entry]
+
+
+def refuse_pipeline(raw: Any, config_path: Path) -> None:
+    """A decoder-pipeline folder is recognised and refused in one line, before any key is missed."""
+    stages = pipeline_stages(raw)
+    if stages is None:
+        return
+    graphs = f" ({', '.join(stages)})" if stages else ""
+    raise HarnessError(
+        f"{config_path} is a decoder-pipeline model{graphs}, the layout of the published QNN folders: "
+        "this engine runs single-decoder folders (model.decoder.filename) only: use the cpu, cuda or "
+        "directml Phi-3 folder, or run this one with onnxruntime-genai"
     )
 
 

@@ -14,10 +14,6 @@ import numpy as np
 
 from harness.model.folder import ModelConfig
 
-# Where a provider keeps tensors. QNN works on host memory.
-DEVICE_TYPES = {"cpu": "cpu", "cuda": "cuda", "dml": "dml", "qnn": "cpu"}
-
-
 class KVCache(Protocol):
     in_place: bool  # True when Run writes the cache in place and after_run has nothing to take
     def bind(self, binding: Any) -> None:
@@ -35,10 +31,16 @@ class Placement(NamedTuple):
 
 
 def _zeros(shape: tuple[int, ...], dtype: np.dtype, where: Placement, ort: Any) -> Any:
+    """A zero-filled KV buffer where the session computes (the provider's device and adapter).
+
+    Device memory starts uninitialised, and attention kernels may read slots beyond the sequence
+    (a NaN there poisons the softmax even with a zero weight): onnxruntime-genai zero-fills its KV on
+    every backend but WebGPU, and so does this. The host zeros are calloc'd pages, copied once.
+    """
+    zeros = np.zeros(shape, dtype=dtype)
     if where.device == "cpu":
-        return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype=dtype))
-    # Device memory starts uninitialised; GQA reads only positions below seqlens_k, so that is fine.
-    return ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, where.device, where.device_id)
+        return ort.OrtValue.ortvalue_from_numpy(zeros)
+    return ort.OrtValue.ortvalue_from_numpy(zeros, where.device, where.device_id)
 
 
 class SharedBufferKV:

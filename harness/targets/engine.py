@@ -21,10 +21,10 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.model.folder import ModelFolder, check_session_io, load_model_folder
-from harness.model.kv_cache import DEVICE_TYPES, GrowingKV, KVCache, Placement, SharedBufferKV
+from harness.model.kv_cache import GrowingKV, KVCache, Placement, SharedBufferKV
 from harness.model.sampling import Sampler, SamplingParams
 from harness.model.tokenizer import Phi3Tokenizer
-from harness.providers import ProviderSettings, create_session, import_onnxruntime
+from harness.providers import ProviderSettings, create_session, import_onnxruntime, placement_for
 from harness.targets.base import Request, StreamItem, TokenEvent, Usage
 
 KV_STRATEGIES = ("auto", "shared", "growing")
@@ -71,7 +71,7 @@ class Engine:
         self.tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
         self.kv_strategy = self._resolve_strategy(kv_strategy)
         self._ort = import_onnxruntime()
-        self._kv_placement = Placement(DEVICE_TYPES.get(settings.name, "cpu"), int(settings.options.get("device_id", 0)))
+        self._kv_placement = Placement(*placement_for(settings))  # the session's device and adapter
         self._kv_dtype = self._input_dtype(self.config.names.past(0)[0])
         self._logits_dtype = self._output_dtype(self.config.names.logits)
         self._eos = frozenset(self.config.eos_token_ids)
@@ -184,9 +184,16 @@ class Engine:
         return requested
 
     def _resolve_strategy(self, requested: str) -> str:
-        if requested != "auto":
-            return requested
-        return "shared" if self.config.past_present_share_buffer else "growing"
+        strategy = requested
+        if requested == "auto":
+            strategy = "shared" if self.config.past_present_share_buffer else "growing"
+        spec = self.settings.spec
+        if strategy not in spec.kv_strategies:
+            raise HarnessError(
+                f"the {strategy} KV strategy is wrong on {spec.name}: {spec.kv_strategy_note}: "
+                f"use a model folder built for {spec.name} (kv strategy {', '.join(spec.kv_strategies)})"
+            )
+        return strategy
 
     def _check_lengths(self, prompt_length: int, max_new_tokens: int) -> int:
         limit = min(self.config.context_length, self.config.max_length)

@@ -13,10 +13,12 @@ from typing import Any, Iterator
 from harness.errors import HarnessError
 from harness.model.folder import load_model_folder
 from harness.model.tokenizer import Phi3Tokenizer
+from harness.providers.spec import SPECS
 from harness.targets.base import Request, StreamItem, TokenEvent, Usage
 
-# genai's provider names for our short names (cpu needs none: clear_providers() means CPU)
-GENAI_PROVIDERS = {"cuda": "cuda", "dml": "dml", "qnn": "QNN"}
+# genai's provider names for our short names, from the provider records (cpu has none:
+# clear_providers() means CPU)
+GENAI_PROVIDERS = {name: spec.genai_name for name, spec in SPECS.items() if spec.genai_name}
 
 
 def import_genai() -> Any:

@@ -2,7 +2,8 @@
 
 ``diagnose()`` returns one plain dict (the CLI prints it as text or JSON). Everything it claims
 about a provider comes from a real session on the model; the requested provider also gets a
-profiled generation that shows where its kernels ran.
+profiled generation that shows where its kernels ran. That generation needs the engine, which
+providers/ must not import: the command injects ``prove`` (harness.measure.proof.prove_provider).
 """
 
 from __future__ import annotations
@@ -11,29 +12,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import HarnessError
-from harness.platform_info import PlatformInfo, platform_info
-from harness.providers import (
-    AUTO,
-    DEFAULT_CHAIN,
-    EXECUTION_PROVIDERS,
-    ProbeResult,
-    ProviderSettings,
-    choose_provider,
-    execution_provider_name,
-    import_onnxruntime,
-    short_name,
-)
-
-# Distributions that each install the `onnxruntime` package; any two together overwrite each other.
-ACCELERATED_DISTRIBUTIONS = {
-    "onnxruntime-directml": "DirectML",
-    "onnxruntime-gpu": "CUDA",
-    "onnxruntime-qnn": "QNN",
-    "onnxruntime-openvino": "OpenVINO",
-}
-CPU_DISTRIBUTION = "onnxruntime"
+from harness.providers.choice import choose_provider
+from harness.providers.inventory import distribution_problems, ort_inventory, unverified_on_hardware
+from harness.providers.platform import PlatformInfo, platform_info
+from harness.providers.probe import ProbeResult, probe
+from harness.providers.session import ProviderSettings
+from harness.providers.spec import AUTO, DEFAULT_CHAIN, SPECS, short_name, spec_for
 
 SettingsFor = Callable[[str], ProviderSettings]
+ProveFn = Callable[[str, ProviderSettings], dict[str, Any]]  # (model path, settings) -> proof record
+
+__all__ = ["diagnose", "distribution_problems", "traps"]
 
 
 def diagnose(
@@ -41,85 +30,55 @@ def diagnose(
     provider: str = "cpu",
     settings_for: SettingsFor | None = None,
     chain: tuple[str, ...] = DEFAULT_CHAIN,
-    prove: bool = True,
+    prove: ProveFn | None = None,
     disabled: tuple[str, ...] = (),
+    share_min: float = 0.5,
 ) -> dict[str, Any]:
-    """Every check, as plain data. ``ok`` is True when the requested provider is usable.
+    """Every check, as plain data. ``ok`` is True when the requested provider is usable (and proven).
 
     ``settings_for(name)`` gives each provider's options/threads/strict (a run config's
-    ``provider_settings``); ``chain`` is what ``auto`` walks, skipping the ``disabled`` ones.
+    ``provider_settings``); ``chain`` is what ``auto`` walks, skipping the ``disabled`` ones; with
+    ``prove``, auto takes a provider only when it runs >= ``share_min`` of the kernel nodes.
     """
     requested = short_name(provider)
     if requested != AUTO:
-        execution_provider_name(requested)  # an unknown name is a usage error, not a diagnosis
+        spec_for(requested)  # an unknown name is a usage error, not a diagnosis
     settings_for = settings_for or (lambda name: ProviderSettings(name=name))
     info = platform_info()
     report: dict[str, Any] = {"system": info.to_dict()}
-    report["onnxruntime"] = runtime_section()
+    report["onnxruntime"] = ort_inventory()
+    report["unverified_on_hardware"] = unverified_on_hardware(report["onnxruntime"])
     report["model"] = model_section(model)
     report["probes"] = probe_section(report["model"], report["onnxruntime"], settings_for)
     report["ep_devices"] = devices_section(report["onnxruntime"])
-    report["choice"], chosen, reason = choice_section(requested, chain, report["probes"], disabled)
-    report["proof"], report["proof_error"] = None, None
-    if chosen and prove:
-        report["proof"], report["proof_error"], reason = proof_section(report["model"]["path"], settings_for(chosen))
+    verify = _verify(report["model"], settings_for, prove) if requested == AUTO else None
+    report["choice"], chosen, reason, auto_proof = choice_section(
+        requested, chain, report["probes"], disabled, verify, share_min)
+    report["proof"], report["proof_error"] = auto_proof, None
+    if chosen and prove and auto_proof is None:
+        report["proof"], report["proof_error"], reason = proof_section(report["model"]["path"], settings_for(chosen), prove)
         chosen = chosen if report["proof_error"] is None else None
+    elif chosen and auto_proof is not None:
+        reason = _proven(chosen, auto_proof, report["choice"])
     report["traps"] = traps(info, report["onnxruntime"], report["probes"], requested)
     # The verdict first, so a reader of the JSON sees it before the details.
     return {"ok": chosen is not None, "requested": requested, "chosen": chosen, "reason": reason, **report}
 
 
+def _verify(model: dict[str, Any], settings_for: SettingsFor, prove: ProveFn | None) -> Callable[[str], dict] | None:
+    if prove is None or not model["valid"]:
+        return None
+    return lambda name: prove(model["path"], settings_for(name))
+
+
+def _proven(chosen: str, proof: dict[str, Any], choice: dict[str, Any]) -> str:
+    reason = f"{chosen} is usable: {proof['share_on_requested']:.0%} of kernel nodes ran on {proof['execution_provider']}"
+    if choice["passed_over"]:
+        reason += f" (auto passed over {', '.join(item['provider'] for item in choice['passed_over'])})"
+    return reason
+
+
 # -- sections ---------------------------------------------------------------------------------
-
-
-def runtime_section() -> dict[str, Any]:
-    from harness.measure.environment import ort_distributions
-
-    distributions = ort_distributions()
-    section: dict[str, Any] = {
-        "version": None,
-        "import_error": None,
-        "distributions": distributions,
-        "problems": distribution_problems(distributions),
-        "compiled_in": [],
-    }
-    try:
-        ort = import_onnxruntime()
-    except HarnessError as error:
-        section["import_error"] = str(error)
-        return section
-    section["version"] = ort.__version__
-    section["location"] = str(Path(ort.__file__).parent)
-    section["compiled_in"] = list(ort.get_available_providers())
-    return section
-
-
-def distribution_problems(distributions: dict[str, str]) -> list[str]:
-    """Installed-package combinations known to break a provider, each said with its fix."""
-    names = {name.lower().replace("_", "-") for name in distributions}
-    runtimes = sorted(name for name in names if name == CPU_DISTRIBUTION or name in ACCELERATED_DISTRIBUTIONS)
-    accelerated = [name for name in runtimes if name in ACCELERATED_DISTRIBUTIONS]
-    problems = []
-    for name in accelerated:
-        if CPU_DISTRIBUTION in names:
-            problems.append(
-                f"onnxruntime is installed beside {name}: both write the same 'onnxruntime' package, so "
-                f"{ACCELERATED_DISTRIBUTIONS[name]} silently disappears (or half of it stays): "
-                f"pip uninstall -y onnxruntime {name} && pip install {name}"
-            )
-    if len(accelerated) > 1:
-        problems.append(
-            f"{', '.join(accelerated)} are installed together and overwrite each other: "
-            "uninstall all of them and install the one you need"
-        )
-    if "onnxruntime-genai" in names and accelerated:
-        problems.append(
-            "onnxruntime-genai depends on the CPU onnxruntime and reinstalls it beside "
-            f"{accelerated[0]}: use the matching onnxruntime-genai-* package (e.g. onnxruntime-genai-directml)"
-        )
-    if not runtimes:
-        problems.append("no onnxruntime distribution is installed through pip: pip install 'phi3-harness[cpu]'")
-    return problems
 
 
 def model_section(model: Path | str | None) -> dict[str, Any]:
@@ -155,58 +114,56 @@ def model_section(model: Path | str | None) -> dict[str, Any]:
 
 def probe_section(model: dict[str, Any], runtime: dict[str, Any], settings_for: SettingsFor) -> list[dict[str, Any]]:
     """One probe per known provider: a real session on the model decides."""
-    from harness.providers import probe
-
     results = []
-    for name, ep in EXECUTION_PROVIDERS.items():
+    for name, spec in SPECS.items():
+        ep = spec.execution_provider
         if runtime["import_error"]:
             results.append(ProbeResult(name, ep, "not_installed", runtime["import_error"]).to_dict())
-        elif not model["valid"] and ep in runtime["compiled_in"]:
-            reason = f"not probed: the model folder is not valid ({model['error']})"
-            results.append(ProbeResult(name, ep, "failing", reason, compiled_in=True).to_dict())
+        elif not model["valid"]:
+            try:  # probe() answers "not installed" before it touches the model
+                found = probe(name, model["path"] or ".", settings_for(name))
+            except HarnessError:
+                reason = f"not probed: the model folder is not valid ({model['error']})"
+                found = ProbeResult(name, ep, "failing", reason, compiled_in=True)
+            results.append(found.to_dict())
         else:
-            # probe() answers "not installed" before touching the model, so a bad folder is fine here.
-            results.append(probe(name, model["path"] or ".", settings_for(name)).to_dict())
+            results.append(probe(name, model["path"], settings_for(name)).to_dict())
     return results
 
 
 def devices_section(runtime: dict[str, Any]) -> dict[str, Any]:
     if runtime["import_error"]:
-        return {"supported": False, "note": "ONNX Runtime is not importable", "devices": []}
-    from harness.devices import devices_report
+        return {"supported": False, "note": "ONNX Runtime is not importable", "problems": [], "devices": []}
+    from harness.providers.devices import devices_report
 
     return devices_report()
 
 
 def choice_section(
-    requested: str, chain: tuple[str, ...], probes: list[dict[str, Any]], disabled: tuple[str, ...] = ()
-) -> tuple[dict[str, Any], str | None, str]:
+    requested: str, chain: tuple[str, ...], probes: list[dict[str, Any]], disabled: tuple[str, ...] = (),
+    verify: Callable[[str], dict] | None = None, share_min: float = 0.5,
+) -> tuple[dict[str, Any], str | None, str, dict[str, Any] | None]:
+    """(choice record, chosen name or None, one-line reason, auto's proof of the chosen one)."""
     by_name = {entry["name"]: entry for entry in probes}
-
-    def probe_fn(name: str) -> ProbeResult:
-        entry = dict(by_name[name])
-        entry["session_providers"] = tuple(entry["session_providers"])
-        return ProbeResult(**entry)
-
     try:
-        choice = choose_provider(requested, chain, probe_fn, disabled)
+        choice = choose_provider(requested, chain, lambda name: ProbeResult.from_dict(by_name[name]), disabled,
+                                 verify, share_min)
     except HarnessError as error:
-        return {"requested": requested, "chosen": None, "passed_over": []}, None, str(error)
+        return {"requested": requested, "chosen": None, "passed_over": []}, None, str(error), None
     reason = f"{choice.chosen} is usable"
     if choice.passed_over:
         reason += f" (auto passed over {', '.join(name for name, _ in choice.passed_over)})"
-    return choice.to_dict(), choice.chosen, reason
+    return choice.to_dict(), choice.chosen, reason, choice.proof
 
 
-def proof_section(model_path: str, settings: ProviderSettings) -> tuple[dict[str, Any] | None, str | None, str]:
+def proof_section(model_path: str, settings: ProviderSettings,
+                  prove: ProveFn) -> tuple[dict[str, Any] | None, str | None, str]:
     """A profiled generation on the chosen provider: where did the kernels really run?
 
     Returns (proof record, error, one-line reason).
     """
-    from harness.profiling import prove_provider
-
     try:
-        proof = prove_provider(model_path, settings)
+        proof = prove(model_path, settings)
     except HarnessError as error:
         return None, str(error), f"{settings.name}: the session was created but the profiled generation failed: {error}"
     share = proof["share_on_requested"]
@@ -245,14 +202,17 @@ def traps(info: PlatformInfo, runtime: dict[str, Any], probes: list[dict[str, An
             "hexagon-needs-qnn", woa,
             "The Hexagon NPU needs QNN",
             "The NPU is reached only through the QNN execution provider: pip install onnxruntime-qnn "
-            "(instead of onnxruntime) and run with --provider qnn (backend_type htp). "
-            "The model must be one QNN can run (quantized, static shapes).",
+            "(2.x is a plugin kept beside the CPU onnxruntime >= 1.24.2; 1.x replaces onnxruntime) and run "
+            "with --provider qnn. A normal Phi-3 folder runs almost nothing on the NPU (MatMulNBits, "
+            "GroupQueryAttention and dynamic shapes are not HTP ops): the provider proof shows the share. "
+            "The published QNN Phi-3 folders are decoder-pipeline models, which this engine refuses.",
         ),
         _trap(
             "onnxruntime-beside-accelerated", bool(runtime["problems"]),
-            "Two ONNX Runtime packages installed together",
-            " ".join(runtime["problems"]) or "onnxruntime beside onnxruntime-directml (or -gpu, -qnn) breaks the "
-            "accelerated one: both install the same 'onnxruntime' package. Keep exactly one.",
+            "ONNX Runtime packages that do not fit together",
+            " ".join(runtime["problems"]) or "onnxruntime beside onnxruntime-directml (or -gpu, -qnn 1.x) breaks the "
+            "accelerated one: both install the same 'onnxruntime' package. Keep exactly one. (onnxruntime-qnn "
+            "2.x is the exception: a plugin that needs the CPU onnxruntime >= 1.24.2 beside it.)",
         ),
         _trap(
             "compiled-in-is-not-working", bool(failing_compiled),

@@ -1,4 +1,4 @@
-"""Proof of execution: where ORT actually ran the kernels, from its profiling file.
+"""Proof of execution: where ORT actually ran the kernels, read from its profiling file.
 
 ORT profiling (``SessionOptions.enable_profiling``) writes a JSON array of Chrome-trace events.
 Events with ``cat == "Node"`` and a name ending in ``_kernel_time`` are kernel executions: ``dur``
@@ -8,24 +8,21 @@ one fused node keep their own names (DirectML: ``DmlFusedNode_<i>_<j>``, sometim
 
 Caveat worth stating in reports: accelerator EPs enqueue work asynchronously, so their kernel time
 is mostly host-side submit time. The node share (placement) is the primary measure; time share
-is secondary.
+is secondary. Running the profiled generation needs the engine, so it lives in
+harness/measure/proof.py; this module only reads profiles.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from harness.errors import HarnessError
-from harness.providers import ProviderSettings
-from harness.targets.base import Request
+from harness.providers.session import ProviderSettings
 
 KERNEL_SUFFIX = "_kernel_time"
 UNKNOWN_PROVIDER = "unknown"
@@ -188,55 +185,10 @@ def check_strict(table: ProviderTable, settings: ProviderSettings) -> None:
     elsewhere = [row for row in table.rows if row.provider != settings.execution_provider]
     if elsewhere:
         spots = ", ".join(f"{row.nodes} on {row.provider}" for row in elsewhere)
-        raise HarnessError(
-            f"strict mode: {spots} instead of {settings.execution_provider}: the model has ops this provider "
-            "does not run; use a model built for it, or drop strict mode to allow the fallback"
-        )
-
-
-def prove_provider(
-    model_dir: Path | str | None,
-    settings: ProviderSettings,
-    request: Request | None = None,
-    run_dir: Path | str | None = None,
-) -> dict[str, Any]:
-    """Run one profiled generation on ``settings`` and say where its kernels ran.
-
-    The ORT profile is written into a private temporary folder, then moved to
-    ``run_dir/ort_profile_<provider>.json`` when ``run_dir`` is given, or deleted: it never lands in
-    the working directory.
-    """
-    from harness.devices import device_kind
-    from harness.targets.engine import Engine  # numpy, tokenizers: only when a proof is run
-
-    if request is None:
-        request = Request.chat("Say hello.", max_new_tokens=4)
-    scratch = Path(tempfile.mkdtemp(prefix="phi3-harness-profile-"))
-    try:
-        profiled = dataclasses.replace(settings, profile_prefix=scratch / "ort_profile")
-        engine = Engine.load(Path(model_dir) if model_dir is not None else None, profiled)
-        try:
-            engine.generate(request)
-        finally:
-            # End profiling even after a failure, so ORT writes into scratch now, not at teardown.
-            profile = engine.end_profiling()
-            engine.close()
-        if not profile:
-            raise HarnessError("ONNX Runtime wrote no profile: this ORT build may lack profiling support")
-        table = parse_profile(profile)
-        _keep_profile(Path(profile), run_dir, settings.name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    check_strict(table, settings)
-    return proof_record(table, settings, device_kind(settings.name))
-
-
-def _keep_profile(profile: Path, run_dir: Path | str | None, name: str) -> None:
-    if run_dir is None:
-        return
-    target_dir = Path(run_dir)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(profile), str(target_dir / f"ort_profile_{name}.json"))
+        why = settings.spec.strict_note or (
+            "the model has ops this provider does not run; use a model built for it, or drop strict mode "
+            "to allow the fallback")
+        raise HarnessError(f"strict mode: {spots} instead of {settings.execution_provider}: {why}")
 
 
 def _share(part: int, whole: int) -> float:

@@ -1,0 +1,38 @@
+"""Execution providers: one record per provider (spec.py) and everything that reads the records.
+
+Rooms: spec.py (the ProviderSpec records) + rules.py (their version- and platform-dependent
+rules), runtime.py (the installed ONNX Runtime), session.py (sessions), probe.py (is it usable?),
+choice.py (named provider / auto), proof.py (reading ORT profiles), devices.py (get_ep_devices),
+platform.py (machine and Python), inventory.py (installed packages), doctor.py (the diagnosis).
+See docs/ARCHITECTURE.md. The names below are the ones the rest of the harness uses.
+"""
+
+from harness.providers.choice import Choice, check_chain, choose_provider, require_usable
+from harness.providers.probe import ProbeResult, make_probe_fn, probe
+from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
+from harness.providers.session import (
+    ProviderSettings,
+    create_session,
+    placement_for,
+    session_options,
+    threading_in_effect,
+)
+from harness.providers.spec import (
+    AUTO,
+    DEFAULT_CHAIN,
+    EXECUTION_PROVIDERS,
+    SPECS,
+    Placement,
+    ProviderSpec,
+    execution_provider_name,
+    is_accelerator,
+    short_name,
+    spec_for,
+)
+
+__all__ = [
+    "AUTO", "DEFAULT_CHAIN", "EXECUTION_PROVIDERS", "SPECS", "Choice", "OrtRuntime", "Placement", "ProbeResult",
+    "ProviderSettings", "ProviderSpec", "check_chain", "choose_provider", "create_session", "detect_runtime",
+    "execution_provider_name", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "probe",
+    "require_usable", "session_options", "short_name", "spec_for", "threading_in_effect",
+]
