@@ -19,6 +19,7 @@ COMMANDS = {
     "doctor": "harness.commands.doctor",
     "run": "harness.commands.run",
     "report": "harness.commands.report",
+    "serve": "harness.commands.serve",
 }
 
 

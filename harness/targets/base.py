@@ -28,6 +28,7 @@ class Request:
     top_p: float = 1.0
     seed: int | None = None
     request_id: str = ""
+    ignore_eos: bool = False  # keep generating past EOS (load tools ask for fixed output lengths)
 
     @staticmethod
     def chat(prompt: str, **kwargs: object) -> "Request":

@@ -117,7 +117,7 @@ class Engine:
             token = sampler(logits)
             t_ns = time.perf_counter_ns()
             generated.append(token)
-            is_eos = token in self._eos
+            is_eos = token in self._eos and not request.ignore_eos
             last = is_eos or len(generated) == max_new
             text = "" if is_eos else decoder.add(token)
             if last:

@@ -1,0 +1,43 @@
+"""`phi3-harness serve`: the reference OpenAI-compatible server over the engine (harness/serve/)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+HELP = "Serve the engine over an OpenAI-compatible HTTP API (/health, /v1/models, /v1/chat/completions)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="model folder (default: the embedded tiny Phi-3)")
+    parser.add_argument("--provider", default="cpu", help="cpu, dml, qnn or cuda (default cpu)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1/* (default: no key)")
+    parser.add_argument("--model-name", help="the model id clients see (default: the model folder's name)")
+    parser.add_argument("--max-concurrency", type=int, default=64, help="requests generating at once; more wait (default 64)")
+    parser.add_argument("--max-body-bytes", type=int, default=4 * 2**20, help="request body cap, 413 above it (default 4 MiB)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from harness.serve.server import serve_forever
+        from harness.serve.state import ServeOptions
+    except ImportError as error:
+        raise HarnessError(f"serve needs its extra ({error.name} is missing): pip install 'phi3-harness[serve]'") from None
+    if not 0 <= args.port <= 65535:
+        raise HarnessError(f"--port must be in 0..65535 (got {args.port})")
+    if args.max_concurrency < 1 or args.max_body_bytes < 1:
+        raise HarnessError("--max-concurrency and --max-body-bytes must be >= 1")
+    if args.api_key is not None and not args.api_key.strip():
+        raise HarnessError("--api-key is empty: give a key, or leave the option out")
+    logging.basicConfig(level=logging.INFO, format="phi3-harness serve: %(message)s", stream=sys.stderr)
+    options = ServeOptions(
+        model_dir=args.model, provider=args.provider, host=args.host, port=args.port, api_key=args.api_key,
+        model_name=args.model_name, max_body_bytes=args.max_body_bytes, max_concurrency=args.max_concurrency,
+    )
+    return serve_forever(options)
