@@ -189,3 +189,55 @@ def test_linux_asking_for_dml_is_told_directml_is_windows_only() -> None:
 def test_every_trap_is_explained_in_words() -> None:
     for trap in traps(_platform("Linux", "x86_64", "x86_64"), {"problems": []}, [], "cpu"):
         assert trap["title"] and len(trap["text"]) > 40
+
+
+# -- QNN 2.x: a plugin beside the CPU onnxruntime ---------------------------------------------------
+
+QNN_PLUGIN = {"onnxruntime": "1.24.4", "onnxruntime-qnn": "2.7.0"}
+
+
+def test_qnn_2x_beside_onnxruntime_is_coherent_and_never_told_to_uninstall_it() -> None:
+    from harness.providers.inventory import combination
+
+    assert distribution_problems(QNN_PLUGIN) == []
+    assert combination(QNN_PLUGIN) == ("CPU onnxruntime 1.24.4 + onnxruntime-qnn 2.7.0 (QNN plugin): coherent")
+
+
+@pytest.mark.parametrize("installed,fix", [
+    ({"onnxruntime-qnn": "2.7.0"}, 'pip install "onnxruntime>=1.24.2"'),
+    ({"onnxruntime": "1.24.1", "onnxruntime-qnn": "2.7.0"}, 'pip install -U "onnxruntime>=1.24.2"'),
+])
+def test_qnn_2x_without_a_fitting_onnxruntime_says_which_to_install(installed: dict, fix: str) -> None:
+    [problem] = distribution_problems(installed)
+    assert fix in problem and "uninstall" not in problem
+
+
+def test_qnn_1x_beside_onnxruntime_is_still_two_builds_overwriting_each_other() -> None:
+    [problem] = distribution_problems({"onnxruntime": "1.22.0", "onnxruntime-qnn": "1.22.0"})
+    assert "pip uninstall -y onnxruntime onnxruntime-qnn" in problem
+
+
+def test_doctor_probes_qnn_2x_through_the_plugin_and_says_how(tiny_model_dir: Path) -> None:
+    from fake_ort import ep_device, fake_runtime
+
+    from harness.providers.inventory import ort_inventory
+    from harness.providers.probe import probe
+
+    runtime = fake_runtime("1.24.4", QNN_PLUGIN, plugin_devices=(ep_device("QNNExecutionProvider", "NPU"),))
+    inventory = ort_inventory(runtime)
+    assert inventory["combination"].endswith("coherent") and inventory["problems"] == []
+    assert inventory["attachments"]["qnn"]["mode"] == "plugin"
+    assert "QNNExecutionProvider" not in inventory["compiled_in"]  # a plugin never is; the probe decides
+    result = probe("qnn", tiny_model_dir, runtime=runtime)
+    assert result.usable and result.compiled_in
+    assert "add_provider_for_devices" in result.notes[0] and result.unverified
+
+
+def test_unverified_on_hardware_is_flagged_in_doctor(cpu_report: dict, tiny_model_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    flags = cpu_report["unverified_on_hardware"]
+    assert any(flag.startswith("DirectML adapter choice") for flag in flags)
+    assert any(flag.startswith("CUDA:") and "never ran end to end" in flag for flag in flags)
+    assert _run_cli("--model", str(tiny_model_dir)) == 0
+    out = capsys.readouterr().out
+    assert "Unverified on hardware" in out and "Combination   CPU onnxruntime" in out

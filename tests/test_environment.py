@@ -36,6 +36,10 @@ def test_the_stamp_names_runtime_providers_machine_and_model(tmp_path) -> None:
     assert env["onnxruntime"]["available_providers"] == onnxruntime.get_available_providers()
     assert "onnxruntime" in env["onnxruntime"]["distributions"]
     assert env["onnxruntime"]["problems"] == []  # this venv holds exactly one runtime
+    # what is built from ORT's sources but never ran on such hardware is said in the run's stamp
+    assert any("DirectML" in flag for flag in env["onnxruntime"]["unverified_on_hardware"])
+    assert env["onnxruntime"]["attachments"]["cpu"] == {"mode": "providers", "options": {}, "notes": [],
+                                                        "unverified": []}
     assert env["cpu"]["logical_cores"] >= 1 and env["platform"]["python_bits"] in (32, 64)
     assert env["telemetry"]["cpu_percent_base_cores"] == env["cpu"]["logical_cores"]
     assert env["telemetry"]["gpu_counters_available"] or env["telemetry"]["gpu_counters_reason"]

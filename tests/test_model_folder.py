@@ -87,3 +87,29 @@ def test_missing_tokenizer(folder_copy: Path) -> None:
 def test_inputs_that_do_not_match_the_config(folder_copy: Path) -> None:
     _edit_config(folder_copy, lambda c: c["model"]["decoder"]["inputs"].update(past_key_names="past.%d.k"))
     _one_line_error(folder_copy, "past.0.k", "genai_config.json")
+
+
+PIPELINE_CONFIG = Path(__file__).parent / "fixtures" / "genai" / "qnn_decoder_pipeline_config.json"
+
+
+def test_a_decoder_pipeline_folder_is_refused_in_one_line_naming_its_graphs(folder_copy: Path) -> None:
+    shutil.copy(PIPELINE_CONFIG, folder_copy / "genai_config.json")
+    message = _one_line_error(folder_copy, "decoder-pipeline model (embeddings, context, iterator, lm_head)",
+                              "single-decoder folders", "onnxruntime-genai")
+    assert "model.decoder.filename' is missing" not in message
+
+
+def test_a_pipeline_list_without_the_type_is_recognised_too(folder_copy: Path) -> None:
+    _edit_config(folder_copy, lambda c: c["model"]["decoder"].update(pipeline={"embeddings": {}, "lm_head": {}}))
+    _one_line_error(folder_copy, "decoder-pipeline model (embeddings, lm_head)")
+
+
+def test_growing_kv_is_refused_on_directml_before_a_token_is_generated(tiny_model_dir: Path) -> None:
+    from harness.providers import ProviderSettings, create_session
+
+    folder = load_model_folder(tiny_model_dir)
+    session = create_session(folder.onnx_path, ProviderSettings(name="cpu"))
+    with pytest.raises(HarnessError, match="growing KV strategy is wrong on dml: DirectML's GroupQueryAttention"):
+        Engine(folder, session, ProviderSettings(name="dml", options={"device_id": 0}), kv_strategy="growing")
+    engine = Engine(folder, session, ProviderSettings(name="dml", options={"device_id": 0}), kv_strategy="auto")
+    assert engine.kv_strategy == "shared"  # the tiny folder shares past and present, as DirectML needs

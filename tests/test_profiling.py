@@ -197,3 +197,59 @@ def test_prove_provider_without_a_run_folder_leaves_no_file(
     assert proof["share_on_requested"] == 1.0
     assert list(tmp_path.iterdir()) == []
     assert _leftover_scratch() == before
+
+
+# -- QNN and CUDA samples: the share auto needs, strict mode's reason ------------------------------
+
+QNN_SAMPLE = PROFILES / "qnn_style_sample.json"
+CUDA_SAMPLE = PROFILES / "cuda_style_sample.json"
+QNN, CUDA = "QNNExecutionProvider", "CUDAExecutionProvider"
+
+
+def test_qnn_partitions_without_args_are_classified_by_name_and_the_share_is_small() -> None:
+    table = parse_profile(QNN_SAMPLE)
+    # 10 distinct nodes: 2 QNN partitions (one without args), 8 on CPU; hand-counted from the file
+    assert (table.total_nodes, table.row(QNN).nodes, table.row(CPU).nodes) == (10, 2, 8)
+    assert table.classified_by_name == 2  # the partition without args, in each of the two runs
+    assert table.node_share(QNN) == 0.2
+    assert table.row(QNN).kernel_time_us == 2 * (310 + 290)
+
+
+def test_auto_passes_over_qnn_that_runs_a_fifth_of_the_graph_and_says_so() -> None:
+    from harness.providers.choice import choose_provider
+    from harness.providers.probe import ProbeResult
+
+    proofs = {"qnn": proof_record(parse_profile(QNN_SAMPLE), ProviderSettings(name="qnn")),
+              "cpu": proof_record(parse_profile(CPU_PROFILE), ProviderSettings(name="cpu"))}
+
+    def usable(name: str) -> ProbeResult:
+        return ProbeResult(name, name, "usable", "session created")
+
+    choice = choose_provider("auto", ("qnn", "cpu"), usable, verify=proofs.__getitem__, share_min=0.5)
+    assert choice.chosen == "cpu" and choice.proof["share_on_requested"] == 1.0
+    [(name, reason)] = choice.passed_over
+    assert name == "qnn" and "only 20% of kernel nodes ran on QNNExecutionProvider" in reason
+    assert choose_provider("auto", ("qnn", "cpu"), usable, verify=proofs.__getitem__, share_min=0.2).chosen == "qnn"
+
+
+def test_auto_passes_over_a_provider_whose_profiled_generation_fails() -> None:
+    from harness.providers.choice import choose_provider
+    from harness.providers.probe import ProbeResult
+
+    def verify(name: str) -> dict:
+        if name == "dml":
+            raise HarnessError("the DirectML device was removed")
+        return proof_record(parse_profile(CPU_PROFILE), ProviderSettings(name=name))
+
+    choice = choose_provider("auto", ("dml", "cpu"), lambda n: ProbeResult(n, n, "usable", "ok"), verify=verify)
+    assert choice.chosen == "cpu"
+    assert choice.passed_over == [("dml", "usable, but the profiled generation failed: the DirectML device was removed")]
+
+
+def test_cuda_keeps_shape_ops_on_cpu_and_strict_mode_says_that_is_ort_not_the_model() -> None:
+    table = parse_profile(CUDA_SAMPLE)
+    assert (table.total_nodes, table.row(CUDA).nodes, table.row(CPU).nodes) == (11, 8, 3)
+    assert table.node_share(CUDA) == round(8 / 11, 6)
+    with pytest.raises(HarnessError, match="3 on CPUExecutionProvider instead of CUDAExecutionProvider") as caught:
+        check_strict(table, ProviderSettings(name="cuda", strict=True))
+    assert "shape computations" in str(caught.value) and "the model has ops" not in str(caught.value)

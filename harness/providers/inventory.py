@@ -59,7 +59,7 @@ def distribution_problems(distributions: Mapping[str, str]) -> list[str]:
             "onnxruntime-genai depends on the CPU onnxruntime and reinstalls it beside "
             f"{builds[0]}: use the matching onnxruntime-genai-* package (e.g. onnxruntime-genai-directml)"
         )
-    if CPU_DISTRIBUTION not in names and not builds:
+    if CPU_DISTRIBUTION not in names and not builds and not plugin:  # the plugin's own problem says it
         problems.append("no onnxruntime distribution is installed through pip: pip install 'phi3-harness[cpu]'")
     return problems
 
