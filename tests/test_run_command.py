@@ -67,6 +67,9 @@ def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
     # the threading the cpu session really ran with, read back from the session (spinning off by default)
     assert environment["threading"]["cpu"]["allow_spinning"] is False
     assert environment["threading"]["cpu"]["intra_op_num_threads"] >= 1
+    # how each provider was attached, and what no hardware here confirmed (issue 15)
+    assert environment["provider_attachments"]["cpu"] == {"notes": [], "unverified_on_hardware": []}
+    assert any("QNN" in flag for flag in environment["onnxruntime"]["unverified_on_hardware"])
 
 
 def test_an_impossible_threshold_fails_the_gate_naming_the_check(tmp_path: Path) -> None:

@@ -132,6 +132,7 @@ class SuiteSession:
                 raise ProviderUnavailable(state.unavailable)
             state.load_s = state.engine.load_seconds
             self._record_threading(provider, state.engine)
+            self._record_attachment(provider, probe)
             self._measure_cold(provider, state.engine)
         return state.engine
 
@@ -139,6 +140,13 @@ class SuiteSession:
         """The threading each provider's session really runs with, read back from it."""
         with self._lock:
             self._environment.setdefault("threading", {})[provider] = threading_in_effect(engine.session)
+            write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
+
+    def _record_attachment(self, provider: str, probe: Any) -> None:
+        """How this ORT attached the provider (adapter, backend, plugin) and what no hardware confirmed."""
+        with self._lock:
+            self._environment.setdefault("provider_attachments", {})[provider] = {
+                "notes": list(probe.notes), "unverified_on_hardware": list(probe.unverified)}
             write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
 
     def _measure_cold(self, provider: str, engine: Engine) -> None:
