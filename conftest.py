@@ -9,7 +9,8 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("phi3-harness")
-    group.addoption("--model", default=None, help="model folder (default: the embedded tiny Phi-3)")
+    group.addoption("--model", default=None,
+                    help="model folder, or a preset: tiny (the embedded default) or small (memory-bound int4)")
     group.addoption(
         "--provider", action="append", default=None,
         help="provider short name (cpu, dml, qnn, cuda, auto); repeat for several; default: the config's",

@@ -58,10 +58,10 @@ def _providers(pytest_config: pytest.Config) -> list[str]:
 
 def _resolve_auto(pytest_config: pytest.Config, config: Config) -> Choice:
     from harness.measure.proof import verifier
-    from harness.model.default_model import default_model_dir
+    from harness.model.default_model import default_model_dir, resolve_model
     from harness.providers import choose_provider, make_probe_fn
 
-    model = pytest_config.getoption("model") or default_model_dir()
+    model = resolve_model(pytest_config.getoption("model")) or default_model_dir()
     try:
         # auto takes a provider only after a profiled generation shows it runs enough of the graph
         choice = choose_provider("auto", config.fallback.chain, make_probe_fn(model, config.provider_settings),
@@ -108,8 +108,9 @@ def suite(request: pytest.FixtureRequest) -> SuiteSession:
         results_dir = pytest_config.getoption("results_dir")
         run_dir = Path(results_dir) if results_dir else new_run_dir()
         run_dir.mkdir(parents=True, exist_ok=True)
-        model = pytest_config.getoption("model")
-        session = SuiteSession(_config(pytest_config), Path(model) if model else None, run_dir,
+        from harness.model.default_model import resolve_model
+
+        session = SuiteSession(_config(pytest_config), resolve_model(pytest_config.getoption("model")), run_dir,
                                _providers(pytest_config), pytest_config.stash.get(_CHOICES_KEY, []))
         pytest_config.stash[_SESSION_KEY] = session
         print(f"\nphi3-harness: writing results to {run_dir}")

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: the CLI imports every command to build its parser
     from harness.measure.proof import prove_provider
+    from harness.model.default_model import resolve_model
     from harness.providers.doctor import diagnose
 
     settings_for, chain, disabled, share_min = None, DEFAULT_CHAIN, (), 0.5
@@ -39,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
         share_min = config.thresholds.provider_share_min
     if args.strict:
         settings_for = _strict(settings_for)
-    report = diagnose(args.model, args.provider, settings_for, chain, prove=prove_provider, disabled=disabled,
-                      share_min=share_min)
+    report = diagnose(resolve_model(args.model), args.provider, settings_for, chain, prove=prove_provider,
+                      disabled=disabled, share_min=share_min)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

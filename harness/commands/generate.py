@@ -8,6 +8,7 @@ import sys
 import time
 
 from harness.measure.metrics import build_record
+from harness.model.default_model import resolve_model
 from harness.targets.engine import KV_STRATEGIES, Engine
 from harness.providers import ProviderSettings, short_name, threading_in_effect
 from harness.targets.base import Request, TokenEvent, Usage
@@ -21,7 +22,7 @@ HELP = "Generate a reply to one prompt with the reference engine; print TTFT, de
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the user message (rendered with the Phi-3 chat template)")
-    parser.add_argument("--model", help="model folder (default: the embedded tiny Phi-3)")
+    parser.add_argument("--model", help="model folder, or a preset: tiny (the default) or small (memory-bound int4)")
     parser.add_argument("--provider", default="cpu", help="cpu, dml, qnn or cuda (default cpu)")
     parser.add_argument("--system", help="an optional system message")
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.load(args.model, _settings(args), args.kv_strategy)
+    engine = Engine.load(resolve_model(args.model), _settings(args), args.kv_strategy)
     messages = ((("system", args.system),) if args.system else ()) + (("user", args.prompt),)
     request = Request(
         messages=messages,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
+from harness.model.default_model import resolve_model
 from harness.model.folder import load_model_folder
 from harness.providers import AUTO, make_probe_fn, require_usable
 
@@ -22,7 +23,7 @@ SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="quick", help="TOML config file or a name in configs/ (default: quick)")
-    parser.add_argument("--model", help="model folder (default: the embedded tiny Phi-3)")
+    parser.add_argument("--model", help="model folder, or a preset: tiny (the default) or small (memory-bound int4)")
     parser.add_argument("--provider", action="append", help="provider short name (cpu, dml, qnn, cuda, auto); repeat for several")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set thresholds.first_response_s=0.2")
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     # A bad config, model folder or explicitly named provider is a one-line error here, not a pytest crash.
     config = load_config(args.config, overrides)
     if args.model:
-        load_model_folder(args.model)
+        load_model_folder(resolve_model(args.model))
     _check_named_providers(args, config)
     if not SUITES_DIR.is_dir():
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
@@ -76,7 +77,7 @@ def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
         return
     from harness.model.default_model import default_model_dir
 
-    probe = make_probe_fn(args.model or default_model_dir(), config.provider_settings)
+    probe = make_probe_fn(resolve_model(args.model) or default_model_dir(), config.provider_settings)
     for name in named:
         require_usable(name, probe, config.fallback.disabled)
 

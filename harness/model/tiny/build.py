@@ -24,7 +24,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.model.tiny import spec as names
 from harness.model.tiny.config import genai_config
-from harness.model.tiny.spec import TinySpec, Variant
+from harness.model.tiny.spec import TinySpec, Variant, spec_for
 from harness.model.tiny.tokenizer import write_tokenizer
 
 BUILD_INFO = "tiny_model.json"
@@ -44,13 +44,16 @@ def builder_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def build_tiny_model(out_dir: Path, precision: str = "fp32", layout: str = "cpu", seed: int = 0) -> Path:
-    """Write the tiny model folder to ``out_dir`` and return its path.
+def build_tiny_model(
+    out_dir: Path, precision: str = "fp32", layout: str = "cpu", seed: int = 0, size: str = "tiny"
+) -> Path:
+    """Write the tiny model folder (``size``: a preset of spec.SIZES) to ``out_dir`` and return its path.
 
     An existing tiny-model folder there is replaced (left as is when it is the same build); any
     other non-empty folder is an error, so ``--out`` cannot wipe unrelated files.
     """
     variant = Variant(precision, layout)
+    spec = spec_for(size)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise HarnessError(f"seed {seed!r} is not a non-negative integer: pass --seed 0 or another whole number >= 0")
     out_dir = Path(out_dir).expanduser().resolve()
@@ -59,7 +62,7 @@ def build_tiny_model(out_dir: Path, precision: str = "fp32", layout: str = "cpu"
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         os.chmod(staging, 0o755)  # mkdtemp makes it private; the result is an ordinary folder
-        info = _write_folder(staging, variant, seed)
+        info = _write_folder(staging, spec, variant, seed, size)
         _move_into_place(staging, out_dir, info)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -82,14 +85,13 @@ def is_complete(folder: Path, info: dict[str, Any]) -> bool:
         return False
 
 
-def _write_folder(folder: Path, variant: Variant, seed: int) -> dict[str, Any]:
+def _write_folder(folder: Path, spec: TinySpec, variant: Variant, seed: int, size: str) -> dict[str, Any]:
     # onnx and the graph builder cost ~150 ms to import: only a build needs them, not a cache hit
     import onnx
 
     from harness.model.tiny.graph import build_graph
     from harness.model.tiny.weights import make_weights, rotary_caches
 
-    spec = TinySpec()
     model = build_graph(spec, variant, make_weights(spec, seed), rotary_caches(spec))
     onnx.save_model(
         model, str(folder / names.MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
@@ -100,10 +102,10 @@ def _write_folder(folder: Path, variant: Variant, seed: int) -> dict[str, Any]:
     files = {}
     for path in sorted(folder.iterdir()):
         os.chmod(path, 0o644)  # onnx writes the external data file private (0600)
-        data = path.read_bytes()
-        files[path.name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     info = {
         "kind": "tiny-phi3",
+        "size": size,
         "builder_version": builder_version(),
         "precision": variant.precision,
         "layout": variant.layout,
@@ -112,6 +114,14 @@ def _write_folder(folder: Path, variant: Variant, seed: int) -> dict[str, Any]:
     }
     _write_json(folder / BUILD_INFO, info)
     return info
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:  # in pieces: the small preset's weights are 600 MB
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

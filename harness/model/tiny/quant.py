@@ -31,11 +31,24 @@ class QuantizedMatrix:
     block_size: int
 
 
+_COLUMNS_PER_PASS = 2048  # columns quantized at once: bounds the temporaries (the small preset's LM head is 394 MB)
+
+
 def quantize_int4(weight: np.ndarray, block_size: int, scale_dtype: type = np.float32) -> QuantizedMatrix:
     """Quantize a MatMul weight [K, N]; K must be a multiple of ``block_size`` (an even number)."""
     k, n = weight.shape
     if k % block_size or block_size % 2:
         raise ValueError(f"K={k} must be a multiple of an even block_size={block_size}")
+    packed = np.empty((n, k // block_size, block_size // 2), dtype=np.uint8)
+    scales = np.empty((n, k // block_size), dtype=scale_dtype)
+    for start in range(0, n, _COLUMNS_PER_PASS):
+        stop = min(start + _COLUMNS_PER_PASS, n)
+        packed[start:stop], scales[start:stop] = _quantize_columns(weight[:, start:stop], block_size, scale_dtype)
+    return QuantizedMatrix(packed, scales.reshape(-1), k, n, block_size)
+
+
+def _quantize_columns(weight: np.ndarray, block_size: int, scale_dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    k, n = weight.shape
     blocks = weight.astype(np.float32).T.reshape(n, k // block_size, block_size)
     # Scales are rounded to their stored dtype first, so codes are computed against the scale the
     # kernel will actually use.
@@ -43,8 +56,7 @@ def quantize_int4(weight: np.ndarray, block_size: int, scale_dtype: type = np.fl
     safe = np.where(scales == 0, 1.0, scales.astype(np.float32))[..., None]
     codes = np.clip(np.rint(blocks / safe), -MAX_LEVEL, MAX_LEVEL).astype(np.int16) + ZERO_CODE
     codes = codes.astype(np.uint8)
-    packed = codes[..., 0::2] | (codes[..., 1::2] << 4)
-    return QuantizedMatrix(packed.astype(np.uint8), scales.reshape(-1), k, n, block_size)
+    return codes[..., 0::2] | (codes[..., 1::2] << 4), scales
 
 
 def dequantize_int4(q: QuantizedMatrix) -> np.ndarray:

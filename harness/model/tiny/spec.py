@@ -50,6 +50,22 @@ class TinySpec:
         return self.hidden_size // self.num_heads
 
 
+# Size presets. "tiny" is the default embedded model: per-call overhead and the LM head dominate.
+# "small" has two layers of Phi-3 mini's real shape (hidden 3072, 32 heads and KV heads of 96,
+# MLP 8192) and the full-width LM head: 203 MB of int4 weights (325M parameters) are read per
+# decode step, so decoding is bound by memory bandwidth, as a real Phi-3's is.
+SIZES: dict[str, TinySpec] = {
+    "tiny": TinySpec(),
+    "small": TinySpec(hidden_size=3072, num_layers=2, num_heads=32, num_kv_heads=32, intermediate_size=8192),
+}
+
+
+def spec_for(size: str) -> TinySpec:
+    if size not in SIZES:
+        raise HarnessError(f"unknown model size {size!r}: use one of {', '.join(SIZES)}")
+    return SIZES[size]
+
+
 @dataclass(frozen=True)
 class Variant:
     """One buildable folder: weight precision and graph layout.

@@ -66,7 +66,10 @@ def rotary_caches(spec: TinySpec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _normal(rng: np.random.Generator, shape: tuple[int, int], std: float) -> np.ndarray:
-    return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
+    # scaled in place: the "small" preset draws 424M values, and each extra copy costs seconds and GBs
+    values = rng.standard_normal(shape, dtype=np.float32)
+    values *= np.float32(std)
+    return values
 
 
 def _projection(rng: np.random.Generator, fan_in: int, fan_out: int, gain: float) -> np.ndarray:
