@@ -140,7 +140,19 @@ def test_dml_defaults_carry_no_device_id_and_pick_the_high_performance_gpu() -> 
 def test_dml_before_1_23_pins_session_and_kv_to_adapter_0_and_says_why() -> None:
     attachment = _attach("dml", "1.22.1")
     assert attachment.options == {"device_id": 0} and attachment.kv == ("dml", 0)
-    assert "cannot say which adapter" in attachment.notes[0] and "provider.dml.device_id" in attachment.notes[0]
+    assert "has no device list (needs 1.23)" in attachment.notes[0]
+    assert "provider.dml.device_id" in attachment.notes[0]
+
+
+def test_dml_on_an_ort_that_lists_no_dml_adapter_says_so_and_pins_adapter_0() -> None:
+    attachment = _attach("dml", "1.24.4", devices=(ep_device("CPUExecutionProvider", "CPU"),))
+    assert attachment.kv == ("dml", 0) and "lists no DirectML adapter" in attachment.notes[0]
+
+
+def test_the_device_list_shows_the_dxgi_adapter_number_to_put_in_device_id() -> None:
+    report = devices_report(fake_runtime("1.24.4", devices=HYBRID))
+    adapters = {d["description"]: d["adapter"] for d in report["devices"]}
+    assert adapters == {"Intel Arc iGPU": 0, "NVIDIA RTX 4060": 1, "Intel AI Boost": None, "": None}
 
 
 def test_dml_device_id_keeps_session_and_kv_on_that_adapter() -> None:

@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.model.default_model import resolve_model
     from harness.providers.doctor import diagnose
 
-    settings_for, chain, disabled, share_min = None, DEFAULT_CHAIN, (), 0.5
-    if args.config:
-        from harness.config import load_config
+    from harness.config import Thresholds, load_config
 
+    settings_for, chain, disabled, share_min = None, DEFAULT_CHAIN, (), Thresholds().provider_share_min
+    if args.config:
         config = load_config(args.config)
         settings_for, chain, disabled = config.provider_settings, config.fallback.chain, config.fallback.disabled
         share_min = config.thresholds.provider_share_min
@@ -93,7 +93,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"  {probe['name']:<5} {_STATUS_WORDS[probe['status']]:<14} {probe['reason']}")
         if probe.get("threading"):
             lines.append(f"  {'':<5} {'':<14} threads: {threading_text(probe['threading'])}")
-        lines += [f"        how: {note}" for note in probe.get("notes", [])]
+        lines += [_wrapped(f"how: {note}", "        ") for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]
     if not devices["supported"]:
@@ -101,6 +101,7 @@ def render(report: dict[str, Any]) -> list[str]:
     lines += [f"  PROBLEM: {problem}" for problem in devices.get("problems", [])]
     for device in devices["devices"]:
         name = f" - {device['description']}" if device["description"] else ""
+        name += f" (DXGI adapter {device['adapter']})" if device.get("adapter") is not None else ""
         lines.append(f"  {device['execution_provider']:<24} {device['device_type']:<4} {device['vendor']}{name}")
     lines += _render_proof(report)
     applying = [trap for trap in report["traps"] if trap["applies"]]
@@ -112,7 +113,7 @@ def render(report: dict[str, Any]) -> list[str]:
     lines += [f"  - {trap['title']}: {trap['text']}" for trap in others]
     if report.get("unverified_on_hardware"):
         lines += ["", "Unverified on hardware (built from ONNX Runtime's sources; no such device ran it here)"]
-        lines += [f"  ? {flag}" for flag in report["unverified_on_hardware"]]
+        lines += [_wrapped(f"? {flag}", "  ") for flag in report["unverified_on_hardware"]]
     verdict = "OK" if report["ok"] else "NOT USABLE"
     lines += ["", f"Result        {verdict}: {report['reason']}"]
     return lines
@@ -149,3 +150,10 @@ def _render_proof(report: dict[str, Any]) -> list[str]:
         f"device kind {proof['device_kind']}, strict {'on' if proof['strict'] else 'off'}"
     )
     return lines
+
+
+def _wrapped(text: str, indent: str) -> str:
+    """One item over as many 100-column lines as it needs, continuation lines indented under it."""
+    import textwrap
+
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + "  ")

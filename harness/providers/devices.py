@@ -29,6 +29,7 @@ class EpDevice:
     device_id: int | None
     ep_vendor: str
     description: str  # the OS's name for the device where ORT passes it on (Windows: adapter name)
+    adapter: int | None = None  # DXGI adapter number (Windows GPUs): the value for provider.dml.device_id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +100,7 @@ def _convert(entry: Any) -> EpDevice:
         device_id=_int_or_none(getattr(hardware, "device_id", None)),
         ep_vendor=str(getattr(entry, "ep_vendor", "") or ""),
         description=str(metadata.get("Description") or metadata.get("description") or ""),
+        adapter=_int_or_none(_digits(metadata.get("DxgiAdapterNumber"))),
     )
 
 
@@ -111,3 +113,8 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _digits(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None

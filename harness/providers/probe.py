@@ -94,8 +94,8 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
         return ProbeResult(settings.name, ep, "failing", str(error))
     found = dict(notes=attachment.notes, unverified=attachment.unverified)
     absent = not_installed_reason(settings, runtime, attachment)
-    if absent:
-        return ProbeResult(settings.name, ep, "not_installed", absent, **found)
+    if absent:  # how it would be attached says nothing while it is absent
+        return ProbeResult(settings.name, ep, "not_installed", absent)
     session, failure, logged, seconds = _try_session(model_onnx_path(model_path), settings, runtime, attachment)
     if session is None:
         text = str(failure).strip() or type(failure).__name__

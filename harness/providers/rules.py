@@ -93,9 +93,11 @@ def attach_dml(runtime: "OrtRuntime", options: Mapping[str, Any]) -> Attachment:
         )
     found = resolve_dml_adapter(runtime.ep_devices(), preference, wanted)
     if found is None:
-        note = (f"ONNX Runtime {runtime.version_text} cannot say which adapter performance_preference={preference} "
-                "picks (its device list needs 1.23): session and KV cache pinned to DXGI adapter 0, the primary "
-                "display adapter; set provider.dml.device_id to choose another")
+        why = ("lists no DirectML adapter with a DXGI number" if runtime.has_ep_devices
+               else "has no device list (needs 1.23)")
+        note = (f"ONNX Runtime {runtime.version_text} {why}, so it cannot say which adapter "
+                f"performance_preference={preference} picks: session and KV cache pinned to DXGI adapter 0, the "
+                "primary display adapter; set provider.dml.device_id to choose another")
         return _attachment("providers", {"device_id": 0}, "dml", 0, notes=(note,), unverified=DML_UNVERIFIED)
     adapter, name = found
     note = (f"performance_preference={preference}, device_filter={wanted} resolved through ORT's device list to "
