@@ -80,6 +80,17 @@ def test_stream_without_include_usage_has_no_usage_anywhere(server: RunningServe
     assert events[-2]["choices"][0]["finish_reason"] == "length"
 
 
+def test_continuous_usage_puts_the_running_token_count_on_every_chunk(server: RunningServer) -> None:
+    events = chat(server.url, max_tokens=6, temperature=0, stream=True,
+                  stream_options={"include_usage": True, "continuous_usage_stats": True}).events()
+    content = [e for e in events[1:-2] if e["choices"][0]["delta"].get("content")]
+    running = [e["usage"]["completion_tokens"] for e in content]
+    assert running == sorted(running) and running[-1] == 6 and len(running) == 6  # one token per chunk here
+    assert events[0]["usage"]["completion_tokens"] == 0
+    assert events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] == 6
+    assert {e["usage"]["prompt_tokens"] for e in events[:-1]} == {events[-2]["usage"]["prompt_tokens"]}
+
+
 def test_stop_string_ends_the_reply_before_it(server: RunningServer) -> None:
     full = chat(server.url, "a story", max_tokens=20, temperature=0).json()["choices"][0]["message"]["content"]
     words = full.split(" ")

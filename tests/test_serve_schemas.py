@@ -43,6 +43,13 @@ def test_include_usage_counts_only_when_streaming() -> None:
     assert not parse(stream=False, stream_options={"include_usage": True}).include_usage
 
 
+def test_continuous_usage_needs_include_usage_and_a_stream() -> None:
+    both = {"include_usage": True, "continuous_usage_stats": True}
+    assert parse(stream=True, stream_options=both).continuous_usage
+    assert not parse(stream=True, stream_options={"continuous_usage_stats": True}).continuous_usage
+    assert not parse(stream=False, stream_options=both).continuous_usage
+
+
 def test_content_parts_join_and_developer_is_system() -> None:
     params = parse_chat_request(json.dumps({"messages": [
         {"role": "developer", "content": "be brief"},

@@ -62,16 +62,18 @@ class ChatCompletion:
         except ApiError as error:
             await send_json(send, error.status, error.body())
             return
-        writer = ChunkWriter(self.completion_id, self.created, self.model, self.params.include_usage)
+        writer = ChunkWriter(self.completion_id, self.created, self.model, self.params.include_usage,
+                             self.params.continuous_usage, reply.prompt_tokens)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         await send({"type": "http.response.body", "body": writer.role(), "more_body": True})
         try:
             async for texts, finish in reply.batches():
-                body = b"".join(writer.content(text) for text in texts)
+                body = b"".join(writer.content(text, tokens) for text, tokens in texts)
                 if finish is not None:
                     await send({"type": "http.response.body", "body": body + writer.ending(finish)})
                     return
-                await send({"type": "http.response.body", "body": body, "more_body": True})
+                if body:  # tokens still inside a UTF-8 sequence or a possible stop string add nothing yet
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
         except ApiError as error:
             await send({"type": "http.response.body", "body": error_event(error.body())})
 
@@ -80,7 +82,7 @@ class ChatCompletion:
         try:
             await reply.accepted()
             async for texts, finish in reply.batches():
-                parts.extend(texts)
+                parts.extend(text for text, _ in texts)
                 if finish is not None:
                     body = completion_body(self.completion_id, self.created, self.model, "".join(parts), finish)
                     await send_json(send, 200, body)
@@ -107,32 +109,37 @@ class _Reply:
         self.prompt_tokens = first.prompt_tokens
         return first
 
-    async def batches(self) -> AsyncIterator[tuple[list[str], Finish | None]]:
+    async def batches(self) -> AsyncIterator[tuple[list[tuple[str, int]], Finish | None]]:
+        """Batches of (text, tokens generated so far), the last one with its ``Finish``."""
         while True:
-            texts: list[str] = []
+            texts: list[tuple[str, int]] = []
             for item in await self.generation.next_batch():
                 finish = self._take(item, texts)
                 if finish is not None:
-                    yield [t for t in texts if t], finish
+                    yield texts, finish
                     return
-            yield [t for t in texts if t], None
+            yield texts, None
 
-    def _take(self, item: Any, texts: list[str]) -> Finish | None:
+    def _take(self, item: Any, texts: list[tuple[str, int]]) -> Finish | None:
         if isinstance(item, TokenEvent):
             self.tokens += 1
-            texts.append(self.stops.feed(item.text))
+            self._add(texts, self.stops.feed(item.text))
             if self.stops.stopped:
                 self.generation.cancel.set()  # the worker stops; the tokens it makes meanwhile are dropped
                 return Finish("stop", self.prompt_tokens, self.tokens)
             return None
         if isinstance(item, Usage):
-            texts.append(self.stops.flush())
+            self._add(texts, self.stops.flush())
             return Finish(item.finish_reason, item.prompt_tokens, item.completion_tokens)
         if isinstance(item, ApiError):
             raise item
         if item is END:
             raise ApiError(500, "the generation ended without its usage")
         return None
+
+    def _add(self, texts: list[tuple[str, int]], text: str) -> None:
+        if text:
+            texts.append((text, self.tokens))
 
 
 async def _watch_disconnect(receive: Any, generation: Generation, scope: anyio.CancelScope) -> None:

@@ -5,9 +5,9 @@ What is accepted (OpenAI's chat API, the parts a local Phi-3 can honour):
   (``developer`` is taken as system); content a string or a list of ``{"type": "text", "text"}``
   parts (null content counts as ""). Other part types are refused.
 - ``model`` (any string: the server runs one model and answers with its own name), ``stream``,
-  ``stream_options.include_usage``, ``max_tokens`` / ``max_completion_tokens`` (the latter wins;
-  both capped by the context), ``temperature`` (>= 0; 0 = greedy; default 1 as in OpenAI's API),
-  ``top_p`` (0 < p <= 1), ``top_k`` (vLLM's extension; 0 or -1 = off), ``seed`` (64-bit integer),
+  ``stream_options.include_usage`` (+ vLLM's ``continuous_usage_stats``: usage on every chunk),
+  ``max_tokens`` / ``max_completion_tokens`` (the latter wins; both capped by the context),
+  ``temperature`` (>= 0; 0 = greedy; default 1 as in OpenAI's API), ``top_p`` (0 < p <= 1), ``top_k`` (vLLM's extension; 0 or -1 = off), ``seed`` (64-bit integer),
   ``stop`` (a string or up to 4 non-empty strings).
 - ``ignore_eos`` (vLLM's extension, sent by load tools): true keeps generating past EOS.
 - Features the engine cannot honour are refused when asked for (``n`` > 1, ``logprobs``,
@@ -52,6 +52,7 @@ class ChatParams:
     model: str | None = None
     stream: bool = False
     include_usage: bool = False
+    continuous_usage: bool = False  # vLLM's stream_options.continuous_usage_stats: usage on every chunk
     max_tokens: int | None = None  # None: up to the context
     temperature: float = 1.0
     top_p: float = 1.0
@@ -72,11 +73,13 @@ def parse_chat_request(body: bytes) -> ChatParams:
             raise ApiError(400, f"{name}={data[name]!r} is not supported by this server: leave it out",
                            param=name, code="unsupported_parameter")
     stream = _bool(data, "stream")
+    include_usage, continuous_usage = _stream_options(data.get("stream_options"))
     return ChatParams(
         messages=_messages(data.get("messages")),
         model=_optional_str(data, "model"),
         stream=stream,
-        include_usage=_include_usage(data.get("stream_options")) and stream,
+        include_usage=include_usage and stream,
+        continuous_usage=continuous_usage and include_usage and stream,  # vLLM needs both, as here
         max_tokens=_max_tokens(data),
         temperature=_number(data, "temperature", 1.0, lambda v: v >= 0, ">= 0 (0 = greedy)"),
         top_p=_number(data, "top_p", 1.0, lambda v: 0 < v <= 1, "in (0, 1]"),
@@ -151,12 +154,13 @@ def _optional_str(data: dict, name: str) -> str | None:
     return value
 
 
-def _include_usage(options: Any) -> bool:
+def _stream_options(options: Any) -> tuple[bool, bool]:
+    """(include_usage, continuous_usage_stats)."""
     if options is None:
-        return False
+        return False, False
     if not isinstance(options, dict):
         raise bad_field("stream_options", "stream_options must be an object such as {\"include_usage\": true}")
-    return _bool(options, "include_usage")
+    return _bool(options, "include_usage"), _bool(options, "continuous_usage_stats")
 
 
 def _int(data: dict, name: str) -> int | None:

@@ -88,7 +88,7 @@ class ModelState:
             "model": self.model_name,
             "provider": self.provider,
             "execution_providers": list(engine.session.get_providers()),
-            "model_path": str(engine.folder.path),
+            "model_path": str(engine.folder.path.resolve()),
             "context_length": pool.limit,
             "load_s": round(engine.load_seconds, 3),
             "max_concurrency": pool.max_workers,
