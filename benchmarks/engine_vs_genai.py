@@ -1,85 +1,261 @@
-"""Benchmark (not a test): our engine against onnxruntime-genai on the same tiny model, interleaved.
+"""Benchmark (not a test): our engine against onnxruntime-genai, quiet and under a CPU load it starts.
 
-For each precision both engines load the same folder; after warm-up, rounds alternate which engine
-goes first, so drift on a shared machine hits both alike. Prints the median and spread of decode
-tok/s and TTFT per engine, and the ratios (ours / genai) from the medians of one run.
+Each engine runs in its own worker process, so each has its own ONNX Runtime thread pools and its
+own CPU-time account. Rounds alternate between two machine states:
 
-    python benchmarks/engine_vs_genai.py [--rounds 21] [--prompt-tokens 64] [--new-tokens 64]
+- quiet: nothing added (other processes on the machine still run: the load average is printed);
+- loaded: one busy-looping process per core, started by this benchmark, paused (SIGSTOP) during
+  quiet rounds, killed at the end and bounded by a deadline in any case.
+
+In every round each engine serves one request (the order alternates), so drift hits both alike.
+A worker's CPU time for a request runs from its start to the start of its next request: the time
+its thread pool spins after returning counts against it. Per state this prints, per engine, decode
+tok/s, TTFT and CPU ms per request (median and IQR), the ratios ours / genai (median and IQR of
+the per-round ratios), and a warning for every figure whose IQR exceeds 10 % of its median.
+
+Goal in both states: decode >= 1.2x genai, TTFT <= 0.7x genai, CPU per request <= genai's.
+
+    python benchmarks/engine_vs_genai.py [--rounds 15] [--precision fp32 int4]
+        [--variant NAME=KEY=VALUE,KEY=VALUE ...]   # our engine with other settings, e.g.
+        --variant spin=provider.cpu.allow_spinning=true --variant one=provider.cpu.intra_op_num_threads=1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import signal
 import statistics
+import subprocess
 import sys
+import time
+from typing import Any
 
-from harness.measure.metrics import measure_request
-from harness.model.default_model import default_model_dir
-from harness.targets.engine import Engine
-from harness.targets.base import Request
-from harness.targets.genai import GenaiTarget
-
-
-def _prompt(length: int) -> tuple[int, ...]:
-    body = [(i * 7919) % 30000 + 300 for i in range(length - 3)]
-    return tuple([1, 32010, *body, 32001])
+STATES = ("quiet", "loaded")
+LOAD_DEADLINE_S = 1800  # a load process never outlives this, whatever happens to the benchmark
+_BUSY = "import time\nend = time.monotonic() + {deadline}\nwhile time.monotonic() < end:\n    pass\n"
 
 
-def _measure(target, request: Request) -> tuple[float, float | None]:
-    record = measure_request(
-        target, request, run_id="bench", case_id="bench", test="bench", prompt_length=len(request.prompt_ids),
-        concurrency=1, request_index=0, worker=0, cold=False,
-    )
-    if not record.ok:
-        sys.exit(f"{target.name} failed: {record.error}")
-    return record.ttft_s, record.decode_tok_s
+# -- worker process ----------------------------------------------------------------------------
 
 
-def _spread(values: list[float]) -> str:
-    quartiles = statistics.quantiles(values, n=4)
-    return f"median {statistics.median(values):9.2f}  IQR {quartiles[0]:9.2f} .. {quartiles[2]:9.2f}"
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
+    return usage.ru_utime + usage.ru_stime
 
 
-def bench(precision: str, rounds: int, prompt_tokens: int, new_tokens: int) -> dict[str, float]:
+def _load_target(kind: str, precision: str, overrides: dict[str, str]) -> Any:
+    from harness.model.default_model import default_model_dir
+
     model_dir = default_model_dir(precision=precision, layout="cpu")
-    targets = {"ours": Engine.load(model_dir), "genai": GenaiTarget(model_dir)}
-    request = Request(prompt_ids=_prompt(prompt_tokens), max_new_tokens=new_tokens)
-    samples = {name: {"ttft_ms": [], "decode_tok_s": []} for name in targets}
-    order = list(targets)
-    for _ in range(3):  # warm-up, not recorded
-        for target in targets.values():
-            _measure(target, request)
-    for round_index in range(rounds):
-        for name in order if round_index % 2 == 0 else reversed(order):
-            ttft_s, decode = _measure(targets[name], request)
-            samples[name]["ttft_ms"].append(ttft_s * 1000)
-            if decode is not None:
-                samples[name]["decode_tok_s"].append(decode)
-    print(f"\n== {precision}: prompt {prompt_tokens} tokens, {new_tokens} new tokens, {rounds} interleaved rounds")
-    for name, metric in samples.items():
-        print(f"  {name:5s} decode tok/s {_spread(metric['decode_tok_s'])}")
-        print(f"  {name:5s} TTFT ms      {_spread(metric['ttft_ms'])}")
-    ratios = {
-        "decode_ratio": statistics.median(samples["ours"]["decode_tok_s"])
-        / statistics.median(samples["genai"]["decode_tok_s"]),
-        "ttft_ratio": statistics.median(samples["ours"]["ttft_ms"]) / statistics.median(samples["genai"]["ttft_ms"]),
-    }
-    print(
-        f"  ratio ours/genai: decode tok/s {ratios['decode_ratio']:.2f}x (target >= 1.0, aim 1.2)"
-        f" | TTFT {ratios['ttft_ratio']:.2f}x (target <= 1.0)"
-    )
-    return ratios
+    if kind == "genai":
+        from harness.targets.genai import GenaiTarget
+
+        return GenaiTarget(model_dir)
+    from harness.config import load_config
+    from harness.targets.engine import Engine
+
+    return Engine.load(model_dir, load_config(None, overrides).provider_settings("cpu"))
+
+
+def worker(kind: str, precision: str, prompt_tokens: int, new_tokens: int, overrides: dict[str, str]) -> int:
+    """Serve "run" lines on stdin with one JSON line each; "end" reports the last request's CPU."""
+    from harness.measure.metrics import measure_request
+    from harness.targets.base import Request
+
+    target = _load_target(kind, precision, overrides)
+    body = [(i * 7919) % 30000 + 300 for i in range(prompt_tokens - 3)]
+    request = Request(prompt_ids=tuple([1, 32010, *body, 32001]), max_new_tokens=new_tokens)
+    previous_start = None
+    for line in sys.stdin:
+        now = _cpu_s()
+        cpu_of_previous = None if previous_start is None else now - previous_start
+        if line.strip() == "end":
+            print(json.dumps({"cpu_of_previous_s": cpu_of_previous}), flush=True)
+            return 0
+        previous_start = now
+        record = measure_request(target, request, run_id="bench", case_id="bench", test="bench",
+                                 prompt_length=prompt_tokens, concurrency=1, request_index=0, worker=0, cold=False)
+        if not record.ok:
+            print(json.dumps({"error": record.error}), flush=True)
+            return 1
+        print(json.dumps({"ttft_s": record.ttft_s, "decode_tok_s": record.decode_tok_s,
+                          "cpu_of_previous_s": cpu_of_previous}), flush=True)
+    return 0
+
+
+# -- coordinator -------------------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, name: str, kind: str, args: argparse.Namespace, overrides: str) -> None:
+        command = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--precision", args.precision[0],
+                   "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
+                   "--overrides", overrides]
+        self.name = name
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.samples: list[dict[str, Any]] = []  # one per request: ttft_s, decode_tok_s, cpu_s, state
+
+    def request(self, state: str | None) -> None:
+        reply = self._ask("run")
+        if "error" in reply:
+            sys.exit(f"{self.name} failed: {reply['error']}")
+        self._close_previous(reply)
+        self.samples.append({"ttft_s": reply["ttft_s"], "decode_tok_s": reply["decode_tok_s"], "state": state})
+
+    def finish(self) -> None:
+        self._close_previous(self._ask("end"))
+        self.process.wait(timeout=30)
+
+    def _close_previous(self, reply: dict[str, Any]) -> None:
+        if self.samples and reply["cpu_of_previous_s"] is not None:
+            self.samples[-1]["cpu_s"] = reply["cpu_of_previous_s"]
+
+    def _ask(self, line: str) -> dict[str, Any]:
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            sys.exit(f"{self.name} worker ended unexpectedly (exit {self.process.wait()})")
+        return json.loads(answer)
+
+
+class BackgroundLoad:
+    """One busy-looping process per core; paused and resumed with signals, bounded by a deadline."""
+
+    def __init__(self, processes: int) -> None:
+        code = _BUSY.format(deadline=LOAD_DEADLINE_S)
+        self.processes = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+        self.pause()
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+    def _signal(self, sig: int) -> None:
+        for process in self.processes:
+            process.send_signal(sig)
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return (values[0],) * 3 if values else (float("nan"),) * 3
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
+def _figure(label: str, values: list[float], scale: float, unit: str, warnings: list[str]) -> str:
+    q1, median, q3 = _quartiles(values)
+    if median and (q3 - q1) > 0.10 * abs(median):
+        warnings.append(f"{label} (IQR {(q3 - q1) / abs(median):.0%})")
+    return f"{median * scale:9.2f} {unit:<6} IQR {q1 * scale:8.2f} .. {q3 * scale:8.2f}"
+
+
+def _rows(name: str, state: str, warnings: list[str], figures: list[tuple[str, list[float], float, str, str]]) -> None:
+    for index, (metric, values, scale, unit, goal) in enumerate(figures):
+        label = name if index == 0 else ""
+        text = _figure(f"{state} {name} {metric}", values, scale, unit, warnings)
+        print(f"  {label:<12} {metric:<6} {text}" + (f"  goal {goal}" if goal else ""))
+
+
+def report(precision: str, workers: list[Worker], genai: Worker, load_seen: dict[str, list[float]]) -> None:
+    for state in STATES:
+        warnings: list[str] = []
+        loads = load_seen[state]
+        print(f"\n== {precision}, {state}: load average (1 min) while measuring {min(loads):.2f} .. {max(loads):.2f}")
+        for w in workers:
+            rows = [s for s in w.samples if s["state"] == state]
+            cpu = [r["cpu_s"] for r in rows if "cpu_s" in r]
+            _rows(w.name, state, warnings, [
+                ("decode", [r["decode_tok_s"] for r in rows], 1, "tok/s", ""),
+                ("TTFT", [r["ttft_s"] for r in rows], 1000, "ms", ""),
+                ("CPU", cpu, 1000, "ms/req", ""),
+            ])
+        base = [s for s in genai.samples if s["state"] == state]
+        for w in workers:
+            if w is genai:
+                continue
+            pairs = list(zip([s for s in w.samples if s["state"] == state], base))
+            _rows(f"{w.name}/genai", state, warnings, [
+                ("decode", [a["decode_tok_s"] / b["decode_tok_s"] for a, b in pairs], 1, "x", ">= 1.2"),
+                ("TTFT", [a["ttft_s"] / b["ttft_s"] for a, b in pairs], 1, "x", "<= 0.7"),
+                ("CPU", [a["cpu_s"] / b["cpu_s"] for a, b in pairs if "cpu_s" in a and "cpu_s" in b], 1, "x", "<= 1.0"),
+            ])
+        if warnings:
+            print(f"  WARNING: IQR over 10 % of the median (noisy) for {len(warnings)} figures:")
+            for warning in warnings:
+                print(f"    {warning}")
+
+
+def bench(args: argparse.Namespace, precision: str) -> None:
+    args.precision = [precision]
+    variants = dict(args.variant or [("ours", "")])
+    workers = [Worker(name, "engine", args, overrides) for name, overrides in variants.items()]
+    genai = Worker("genai", "genai", args, "")
+    workers.append(genai)
+    load = BackgroundLoad(os.cpu_count() or 1)
+    load_seen: dict[str, list[float]] = {state: [] for state in STATES}
+    try:
+        for state in STATES:  # warm-up in both states, not recorded
+            (load.resume if state == "loaded" else load.pause)()
+            for w in workers:
+                for _ in range(2):
+                    w.request(None)
+        for round_index in range(2 * args.rounds):
+            state = STATES[round_index % 2]
+            (load.resume if state == "loaded" else load.pause)()
+            order = workers if (round_index // 2) % 2 == 0 else list(reversed(workers))
+            for w in order:
+                w.request(state)
+            load_seen[state].append(os.getloadavg()[0])
+    finally:
+        load.stop()
+        for w in workers:
+            w.finish()
+    for w in workers:  # the warm-up requests only served to close CPU intervals
+        w.samples = [s for s in w.samples if s["state"] is not None]
+    print(f"\n{precision}: prompt {args.prompt_tokens} tokens, {args.new_tokens} new, {args.rounds} rounds per state,"
+          f" background load {os.cpu_count()} busy processes")
+    report(precision, workers, genai, load_seen)
+
+
+def _variant(text: str) -> tuple[str, str]:
+    name, sep, overrides = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: write NAME=KEY=VALUE[,KEY=VALUE]")
+    return name, overrides
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=15, help="measured rounds per state")
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--precision", nargs="+", default=["fp32", "int4"])
+    parser.add_argument("--variant", type=_variant, action="append", help="NAME=KEY=VALUE,...: our engine with config overrides")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--overrides", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    for precision in args.precision:
-        bench(precision, args.rounds, args.prompt_tokens, args.new_tokens)
+    if args.worker:
+        overrides = dict(item.split("=", 1) for item in args.overrides.split(",") if item)
+        return worker(args.worker, args.precision[0], args.prompt_tokens, args.new_tokens, overrides)
+    started = os.getloadavg()
+    for precision in list(args.precision):
+        bench(args, precision)
+    ended = os.getloadavg()
+    print(f"\nload average at start {' '.join(f'{x:.2f}' for x in started)},"
+          f" at end {' '.join(f'{x:.2f}' for x in ended)}")
+    print(f"({os.cpu_count()} cores; every process on the machine counts, this benchmark's included)")
     return 0
 
 
