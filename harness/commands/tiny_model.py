@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default="cpu",
                         help="cpu: rotary inside attention; dml: DirectML build form (position_ids, fp16)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="weight seed (default %(default)s)")
+    parser.add_argument("--emit-bytes", action="store_true",
+                        help="LM head that also generates byte-fallback pieces and special tokens "
+                             "(tests streaming on what real models emit)")
     parser.add_argument("--out", default=None, help="folder to write (default: the cache folder the harness uses)")
 
 
@@ -28,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     # DirectML builds are fp16 (there is no fp32 dml folder), so the default follows the layout.
     precision = args.precision or ("int4" if args.size == "small" else "fp16" if args.layout == "dml" else "fp32")
     if args.out is None:
-        path = default_model_dir(precision=precision, layout=args.layout, seed=args.seed, size=args.size)
+        path = default_model_dir(precision=precision, layout=args.layout, seed=args.seed, size=args.size,
+                                 emit_bytes=args.emit_bytes)
     else:
-        path = build_tiny_model(args.out, precision=precision, layout=args.layout, seed=args.seed, size=args.size)
+        path = build_tiny_model(args.out, precision=precision, layout=args.layout, seed=args.seed, size=args.size,
+                                emit_bytes=args.emit_bytes)
     print(path)
     return 0

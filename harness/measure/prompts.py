@@ -37,8 +37,8 @@ DISTINCT_QUESTIONS = (
 
 def chat_frame(tokenizer: Phi3Tokenizer) -> tuple[list[int], list[int]]:
     """Ids before and after the user message body in the Phi-3 chat template (with ``<s>``)."""
-    head = [tokenizer.bos_token_id, *tokenizer.encode("<|user|>\n")]
-    tail = tokenizer.encode("<|end|>\n<|assistant|>\n")
+    head = tokenizer.encode_template("<|user|>\n", add_bos=True)
+    tail = tokenizer.encode_template("<|end|>\n<|assistant|>\n")
     return head, tail
 
 

@@ -24,23 +24,26 @@ MODEL_PRESETS: dict[str, tuple[str, str]] = {"tiny": ("tiny", "fp32"), "small": 
 
 
 def cached_model_path(
-    precision: str = "fp32", layout: str = "cpu", seed: int = DEFAULT_SEED, size: str = "tiny"
+    precision: str = "fp32", layout: str = "cpu", seed: int = DEFAULT_SEED, size: str = "tiny",
+    emit_bytes: bool = False,
 ) -> Path:
     """Where the cache keeps this variant (whether or not it is built yet)."""
     Variant(precision, layout)  # validates: a bad name is a HarnessError, not an odd folder name
     spec_for(size)
-    return cache_root() / f"{size}-phi3-{layout}-{precision}-seed{seed}-{builder_version()}"
+    head = "-bytes" if emit_bytes else ""
+    return cache_root() / f"{size}-phi3-{layout}-{precision}{head}-seed{seed}-{builder_version()}"
 
 
 def default_model_dir(
-    precision: str = "fp32", layout: str = "cpu", seed: int = DEFAULT_SEED, size: str = "tiny"
+    precision: str = "fp32", layout: str = "cpu", seed: int = DEFAULT_SEED, size: str = "tiny",
+    emit_bytes: bool = False,
 ) -> Path:
     """The tiny model folder for this variant, building it first when the cache lacks it."""
-    path = cached_model_path(precision, layout, seed, size)
+    path = cached_model_path(precision, layout, seed, size, emit_bytes)
     info = read_build_info(path)
     if info is not None and info.get("builder_version") == builder_version() and is_complete(path, info):
         return path
-    return build_tiny_model(path, precision=precision, layout=layout, seed=seed, size=size)
+    return build_tiny_model(path, precision=precision, layout=layout, seed=seed, size=size, emit_bytes=emit_bytes)
 
 
 def resolve_model(model: str | Path | None) -> Path | None:

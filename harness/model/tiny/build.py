@@ -45,9 +45,12 @@ def builder_version() -> str:
 
 
 def build_tiny_model(
-    out_dir: Path, precision: str = "fp32", layout: str = "cpu", seed: int = 0, size: str = "tiny"
+    out_dir: Path, precision: str = "fp32", layout: str = "cpu", seed: int = 0, size: str = "tiny",
+    emit_bytes: bool = False,
 ) -> Path:
     """Write the tiny model folder (``size``: a preset of spec.SIZES) to ``out_dir`` and return its path.
+
+    ``emit_bytes``: an LM head that also generates byte-fallback pieces and special tokens (weights.py).
 
     An existing tiny-model folder there is replaced (left as is when it is the same build); any
     other non-empty folder is an error, so ``--out`` cannot wipe unrelated files.
@@ -62,7 +65,7 @@ def build_tiny_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         os.chmod(staging, 0o755)  # mkdtemp makes it private; the result is an ordinary folder
-        info = _write_folder(staging, spec, variant, seed, size)
+        info = _write_folder(staging, spec, variant, seed, size, emit_bytes)
         _move_into_place(staging, out_dir, info)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -85,14 +88,16 @@ def is_complete(folder: Path, info: dict[str, Any]) -> bool:
         return False
 
 
-def _write_folder(folder: Path, spec: TinySpec, variant: Variant, seed: int, size: str) -> dict[str, Any]:
+def _write_folder(
+    folder: Path, spec: TinySpec, variant: Variant, seed: int, size: str, emit_bytes: bool
+) -> dict[str, Any]:
     # onnx and the graph builder cost ~150 ms to import: only a build needs them, not a cache hit
     import onnx
 
     from harness.model.tiny.graph import build_graph
     from harness.model.tiny.weights import make_weights, rotary_caches
 
-    model = build_graph(spec, variant, make_weights(spec, seed), rotary_caches(spec))
+    model = build_graph(spec, variant, make_weights(spec, seed, emit_bytes), rotary_caches(spec))
     onnx.save_model(
         model, str(folder / names.MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
         location=names.DATA_FILE, size_threshold=_EXTERNAL_THRESHOLD, convert_attribute=False,
@@ -110,6 +115,7 @@ def _write_folder(folder: Path, spec: TinySpec, variant: Variant, seed: int, siz
         "precision": variant.precision,
         "layout": variant.layout,
         "seed": seed,
+        "emit_bytes": emit_bytes,
         "files": files,
     }
     _write_json(folder / BUILD_INFO, info)

@@ -12,6 +12,11 @@ far below the ~4-sigma maximum): ``<unk>``, ``<s>``, ``</s>``, the 256 byte-fall
 byte decodes to U+FFFD) and every id >= 32000 (specials, and 32011..32063 which the tokenizer does
 not have, as in Phi-3). Greedy output is therefore always decodable words; EOS never wins greedy,
 so generation runs to max_new_tokens (sampling reaches such ids with p ~ 1e-7 per step).
+
+The ``emit_bytes`` variant instead gives those rows real weight (larger gains than the words'), so
+greedy and sampled output mixes words with byte-fallback runs (valid and invalid UTF-8), special
+tokens and, more rarely, EOS: what real models emit now and then, and what streaming must survive.
+Only ids the tokenizer lacks (32011..32063) stay zero. The same weights are drawn either way.
 """
 
 from __future__ import annotations
@@ -27,13 +32,19 @@ LM_HEAD_GAIN = 3.0
 NORM_JITTER = 0.1  # norm weights 1 + N(0, 0.1): a reference that ignored them would fail
 FIRST_GENERATED_ID = 259  # after <unk>, <s>, </s> and <0x00>..<0xFF>
 SPECIAL_IDS_START = 32000
+SPECIAL_IDS_END = 32011  # one past <|user|>: the tokenizer has no ids from here on
+# emit_bytes variant: row gains relative to the words, chosen by measuring the mix: greedy over the
+# suite prompts gives ~31 % byte pieces (mostly invalid UTF-8 runs), ~3 % specials, an EOS now and then
+BYTE_ROW_GAIN = 1.4
+SPECIAL_ROW_GAIN = 1.4
+EOS_ROW_GAIN = 1.25
 
 
 def layer_prefix(layer: int) -> str:
     return f"model.layers.{layer}"
 
 
-def make_weights(spec: TinySpec, seed: int) -> dict[str, np.ndarray]:
+def make_weights(spec: TinySpec, seed: int, emit_bytes: bool = False) -> dict[str, np.ndarray]:
     """All float32 weights, MatMul weights as [in, out]; the draw order is fixed (determinism)."""
     rng = np.random.default_rng(seed)
     h, kv = spec.hidden_size, spec.num_kv_heads * spec.head_size
@@ -51,10 +62,22 @@ def make_weights(spec: TinySpec, seed: int) -> dict[str, np.ndarray]:
         weights[f"{p}.mlp.down_proj.MatMul.weight"] = _projection(rng, spec.intermediate_size, h, PROJECTION_GAIN)
     weights["model.norm.weight"] = _norm_weight(rng, h)
     lm_head = _projection(rng, h, spec.vocab_size, LM_HEAD_GAIN)
-    lm_head[:, :FIRST_GENERATED_ID] = 0.0
-    lm_head[:, SPECIAL_IDS_START:] = 0.0
+    if emit_bytes:
+        _boost_unusual_rows(lm_head, spec)
+    else:
+        lm_head[:, :FIRST_GENERATED_ID] = 0.0
+        lm_head[:, SPECIAL_IDS_START:] = 0.0
     weights["lm_head.MatMul.weight"] = lm_head
     return weights
+
+
+def _boost_unusual_rows(lm_head: np.ndarray, spec: TinySpec) -> None:
+    """Byte pieces and special tokens win often; EOS sometimes; ids outside the tokenizer never."""
+    lm_head[:, :FIRST_GENERATED_ID] *= np.float32(BYTE_ROW_GAIN)
+    lm_head[:, SPECIAL_IDS_START:SPECIAL_IDS_END] *= np.float32(SPECIAL_ROW_GAIN)
+    eos = list(spec.eos_token_ids)
+    lm_head[:, eos] *= np.float32(EOS_ROW_GAIN / SPECIAL_ROW_GAIN)
+    lm_head[:, SPECIAL_IDS_END:] = 0.0
 
 
 def rotary_caches(spec: TinySpec) -> tuple[np.ndarray, np.ndarray]:
