@@ -115,3 +115,14 @@ def test_genai_target_gets_our_ids_since_genais_own_text_path_parses_markers(tin
         assert target.prompt_ids(Request.chat(FORGED)) == tokenizer.encode_chat([("user", FORGED)])
     finally:
         target.close()
+
+
+def test_http_target_unwraps_an_exact_length_prompt_to_its_body(tokenizer: Phi3Tokenizer) -> None:
+    """The HTTP target sends ids as their user text: the frame must be recognized, not sent as text."""
+    from harness.measure.prompts import chat_frame, exact_length_prompt
+    from harness.targets.http import HttpTarget
+
+    ids = exact_length_prompt(tokenizer, 40)
+    head, tail = chat_frame(tokenizer)
+    target = HttpTarget("http://127.0.0.1:9", tokenizer=tokenizer)  # never connected: no request is sent
+    assert target.messages(Request(prompt_ids=ids)) == (("user", tokenizer.decode(ids[len(head):-len(tail)])),)

@@ -91,8 +91,8 @@ class HttpTarget:
         if self.tokenizer is None:
             raise HarnessError("an HTTP target needs a tokenizer to send a prompt given as ids: pass --model DIR")
         # the Phi-3 chat frame around the user text, as harness.measure.prompts builds it
-        head = [self.tokenizer.bos_token_id, *self.tokenizer.encode("<|user|>\n")]
-        tail = self.tokenizer.encode("<|end|>\n<|assistant|>\n")
+        head = self.tokenizer.encode_template("<|user|>\n", add_bos=True)
+        tail = self.tokenizer.encode_template("<|end|>\n<|assistant|>\n")
         ids = list(request.prompt_ids)
         body = ids[len(head): len(ids) - len(tail)] if ids[: len(head)] == head and ids[-len(tail):] == tail else ids
         return (("user", self.tokenizer.decode(body)),)
