@@ -149,8 +149,6 @@ def test_unknown_route_and_wrong_method_are_json_errors(server: RunningServer) -
     assert reply.status == 405 and "error" in reply.json()
 
 
-@pytest.mark.xfail(strict=True, reason="harness/model/tokenizer.py still maps special-token strings in user text "
-                   "to control tokens (issue 10, item 6; the stream helper's fix)")
 def test_user_text_that_looks_like_control_tokens_stays_text(server: RunningServer) -> None:
     def prompt_tokens(content: str) -> int:
         return chat(server.url, content, max_tokens=1).json()["usage"]["prompt_tokens"]
