@@ -19,6 +19,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key, e.g. --set thresholds.first_response_s=0.2")
     group.addoption("--results-dir", default=None, help="run folder to write (default: reports/<run-id>)")
+    group.addoption("--target-url", default=None,
+                    help="measure this OpenAI-compatible endpoint instead of the in-process engine")
+    group.addoption("--api-key", default=None, help="bearer key for --target-url")
+    group.addoption("--model-name", default=None, help="model name to send to --target-url (default: its /v1/models)")
     group.addoption("--no-report", action="store_true", help="write the run folder but no HTML/PNG/CSV report")
 
 

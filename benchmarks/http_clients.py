@@ -6,7 +6,8 @@
 Every client streams the same scripted answers (tests/scripted_server.py, a child process: first
 content after 50 ms, a token every 10 ms, chunks of 1/1/3 tokens) with the same minimal work per
 event (split SSE lines, json.loads, stamp content chunks). Reported per client and concurrency:
-|arrival stamp - the server's send time| over every content chunk (p50, p99, max, ms), the process
+the distance from the arrival stamp to the server's write call (just before .. just after)
+over every content chunk (p50, p99, max, ms), the process
 CPU time per request (ms) and the share of one core, and failed requests. Clients:
     harness       harness.targets.http (blocking sockets in the load's threads, kernel stamps)
     harness-user  the same, stamped in Python after each read (as on Windows or over TLS)
@@ -185,11 +186,13 @@ def available() -> dict[str, Callable]:
 def errors_ms(arrivals: Arrivals, log: dict[str, dict]) -> tuple[list[float], int]:
     errors, failed = [], 0
     for request_id, stamps in arrivals.items():
-        sent = log.get(request_id, {}).get("content_ns", [])
-        if not stamps or len(stamps) != len(sent):
+        entry = log.get(request_id, {})
+        after, before = entry.get("content_ns", []), entry.get("before_ns", [])
+        if not stamps or len(stamps) != len(after):
             failed += 1
             continue
-        errors += [abs(a - s) / 1e6 for a, s in zip(stamps, sent)]
+        # distance from the stamp to the server's [before write, after write] interval
+        errors += [max(lo - t, t - hi, 0) / 1e6 for t, lo, hi in zip(stamps, before, after)]
     return errors, failed
 
 

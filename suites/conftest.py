@@ -17,6 +17,8 @@ from harness.providers import Choice
 from harness.targets.engine import Engine
 from harness.report import build_report
 from harness.measure.results import new_run_dir
+from harness.suite.remote_target import REMOTE, RemoteOptions
+from harness.suite.targets import SuiteTarget
 from harness.suite.session import ModelLoadFailed, ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
 
 DEFAULT_CONFIG = "quick"
@@ -40,8 +42,22 @@ def _config(pytest_config: pytest.Config) -> Config:
     return pytest_config.stash[_CONFIG_KEY]
 
 
+def _remote_options(pytest_config: pytest.Config) -> RemoteOptions | None:
+    url = pytest_config.getoption("target_url")
+    if not url:
+        return None
+    from harness.model.default_model import resolve_model
+
+    model = pytest_config.getoption("model")
+    return RemoteOptions(url, pytest_config.getoption("api_key"), pytest_config.getoption("model_name"),
+                         resolve_model(model) if model else None)
+
+
 def _providers(pytest_config: pytest.Config) -> list[str]:
-    """Matrix providers; ``auto`` resolves through the fallback chain (recorded in the run folder)."""
+    """Matrix providers; ``auto`` resolves through the fallback chain (recorded in the run folder).
+    With --target-url the one axis value is "remote": the endpoint is measured, not a provider."""
+    if _PROVIDERS_KEY not in pytest_config.stash and _remote_options(pytest_config) is not None:
+        pytest_config.stash[_PROVIDERS_KEY] = [REMOTE]
     if _PROVIDERS_KEY not in pytest_config.stash:
         config = _config(pytest_config)
         names: list[str] = []
@@ -111,15 +127,29 @@ def suite(request: pytest.FixtureRequest) -> SuiteSession:
         from harness.model.default_model import resolve_model
 
         session = SuiteSession(_config(pytest_config), resolve_model(pytest_config.getoption("model")), run_dir,
-                               _providers(pytest_config), pytest_config.stash.get(_CHOICES_KEY, []))
+                               _providers(pytest_config), pytest_config.stash.get(_CHOICES_KEY, []),
+                               remote=_remote_options(pytest_config))
         pytest_config.stash[_SESSION_KEY] = session
         print(f"\nphi3-harness: writing results to {run_dir}")
     return pytest_config.stash[_SESSION_KEY]
 
 
 @pytest.fixture()
+def target(suite: SuiteSession, provider: str) -> SuiteTarget:
+    """What the provider's cases measure (its engine, or the HTTP endpoint); unusable: skip with the reason."""
+    try:
+        return suite.target(provider)
+    except ProviderUnavailable as unavailable:
+        pytest.skip(str(unavailable))
+    except ModelLoadFailed as failed:
+        pytest.fail(f"{provider}: {failed}", pytrace=False)
+
+
+@pytest.fixture()
 def engine(suite: SuiteSession, provider: str) -> Engine:
-    """The provider's engine; an unusable provider skips the test with the reason."""
+    """The provider's in-process engine; an unusable provider skips the test with the reason."""
+    if provider == REMOTE and suite.remote_options is not None:
+        pytest.skip("needs the in-process engine (an ONNX Runtime profile); the HTTP target's server runs elsewhere")
     try:
         return suite.engine(provider)
     except ProviderUnavailable as unavailable:

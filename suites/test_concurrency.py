@@ -7,7 +7,7 @@ arrivals at a fixed rate, whatever the engine's speed (queueing shows up as late
 from __future__ import annotations
 
 from harness.measure.load import CaseInfo, LoadResult, run_closed_loop, run_open_loop
-from harness.targets.engine import Engine
+from harness.suite.targets import SuiteTarget
 from harness.measure.prompts import exact_length_prompt
 from harness.suite.session import SuiteSession, case_id, open_loop_case_id
 from harness.targets.base import Request
@@ -15,22 +15,23 @@ from harness.targets.base import Request
 DISTINCT_PROMPTS = 4  # per case, cycled over the requests
 
 
-def _requests(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, count: int) -> list[Request]:
+def _requests(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int, count: int) -> list[Request]:
     """Distinct prompts of one length, with their single-stream outputs computed first (greedy)."""
     state = suite.state(provider)
-    prompts = [exact_length_prompt(engine.tokenizer, prompt_length, variant=v) for v in range(count)]
+    prompts = [exact_length_prompt(target.tokenizer, prompt_length, variant=v) for v in range(count)]
     requests = [Request(prompt_ids=p, max_new_tokens=suite.config.matrix.max_new_tokens) for p in prompts]
     for request in requests:
         if request.prompt_ids not in state.single_stream:
-            state.single_stream[request.prompt_ids] = engine.generate(request).output_ids
+            state.single_stream[request.prompt_ids] = target.run_alone(request)
     return requests
 
 
-def _judge(suite: SuiteSession, provider: str, case: str, requests: list[Request], result: LoadResult, total: int) -> None:
+def _judge(suite: SuiteSession, target: SuiteTarget, provider: str, case: str, requests: list[Request],
+           result: LoadResult, total: int) -> None:
     state = suite.state(provider)
     mismatched = [
         r.request_index for r in result.records
-        if r.ok and r.output_ids != state.single_stream[requests[r.request_index % len(requests)].prompt_ids]
+        if r.ok and target.output_of(r) != state.single_stream[requests[r.request_index % len(requests)].prompt_ids]
     ]
     if mismatched:
         state.concurrency_details.append(f"{case}: requests {mismatched[:5]} differ from single-stream output")
@@ -40,27 +41,27 @@ def _judge(suite: SuiteSession, provider: str, case: str, requests: list[Request
     assert not mismatched, state.concurrency_details[-1]
 
 
-def test_concurrency(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, concurrency: int) -> None:
+def test_concurrency(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int, concurrency: int) -> None:
     case = case_id(provider, prompt_length, concurrency)
-    requests = _requests(suite, engine, provider, prompt_length, concurrency)
+    requests = _requests(suite, target, provider, prompt_length, concurrency)
     total = max(suite.config.matrix.requests_per_level, concurrency)
     with suite.sampling(case):
         result = run_closed_loop(
-            engine, requests, CaseInfo(suite.run_id, case, "concurrency", prompt_length),
+            target.target, requests, CaseInfo(suite.run_id, case, "concurrency", prompt_length),
             concurrency=concurrency, total_requests=total, on_record=suite.add_record,
         )
-    _judge(suite, provider, case, requests, result, total)
+    _judge(suite, target, provider, case, requests, result, total)
 
 
-def test_open_loop(suite: SuiteSession, engine: Engine, provider: str, prompt_length: int, arrival_rate: float) -> None:
+def test_open_loop(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int, arrival_rate: float) -> None:
     case = open_loop_case_id(provider, prompt_length, arrival_rate)
-    requests = _requests(suite, engine, provider, prompt_length, DISTINCT_PROMPTS)
+    requests = _requests(suite, target, provider, prompt_length, DISTINCT_PROMPTS)
     total = suite.config.matrix.requests_per_level
     with suite.sampling(case):
         result = run_open_loop(
-            engine, requests, CaseInfo(suite.run_id, case, "open_loop", prompt_length),
+            target.target, requests, CaseInfo(suite.run_id, case, "open_loop", prompt_length),
             rate_per_s=arrival_rate, seed=suite.config.matrix.seed, total_requests=total, on_record=suite.add_record,
         )
     for note in result.notes:
         print(f"{case}: {note}")
-    _judge(suite, provider, case, requests, result, total)
+    _judge(suite, target, provider, case, requests, result, total)

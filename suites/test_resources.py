@@ -7,6 +7,7 @@ from harness.targets.engine import Engine
 from harness.measure.proof import prove_provider
 from harness.measure.prompts import exact_length_prompt
 from harness.suite.session import SuiteSession
+from harness.suite.targets import SuiteTarget
 from harness.targets.base import Request
 
 REPEATED_REQUESTS = 3 * MIN_GROWTH_REQUESTS
@@ -21,13 +22,13 @@ def test_provider_executes_the_graph(suite: SuiteSession, engine: Engine, provid
     assert state.proof["providers"], f"{provider}: the profile recorded no kernel"
 
 
-def test_memory_over_repeated_requests(suite: SuiteSession, engine: Engine, provider: str) -> None:
+def test_memory_over_repeated_requests(suite: SuiteSession, target: SuiteTarget, provider: str) -> None:
     length = max(suite.config.matrix.prompt_lengths)
-    request = Request(prompt_ids=exact_length_prompt(engine.tokenizer, length), max_new_tokens=suite.config.matrix.max_new_tokens)
+    request = Request(prompt_ids=exact_length_prompt(target.tokenizer, length), max_new_tokens=suite.config.matrix.max_new_tokens)
     case = f"{provider}-memory"
     with suite.sampling(case):
         records = [
-            suite.measure(engine, request, case=case, test="memory", prompt_length=length, index=i)
+            suite.measure(target.target, request, case=case, test="memory", prompt_length=length, index=i)
             for i in range(REPEATED_REQUESTS)
         ]
     assert all(r.ok for r in records), [r.error for r in records if not r.ok][:1]

@@ -2,7 +2,7 @@
 
 Shared by tests/test_http_calibration.py (asserts the tolerances) and benchmarks/http_calibration.py
 (prints the errors). The truth for each request is the server's own log: when each content chunk
-was written to the socket (``content_ns``, same monotonic clock) and how many tokens it held; the
+was written to the socket (between ``before_ns`` and ``content_ns``, same monotonic clock) and how many tokens it held; the
 nominal script (``nominal_ns``: when each chunk was due) is reported beside it, because on a busy
 machine the server itself runs late and that is not the client's measurement error.
 """
@@ -81,24 +81,56 @@ def spread(chunk_ns: list[int], tokens: list[int]) -> list[int]:
     return times
 
 
-def errors(records: list[RequestRecord], entries: dict[str, dict], truth: str = "content_ns",
-           tag: str = "") -> dict[str, list[float]]:
-    """Signed errors in seconds (measured - truth) per metric; ``truth`` = content_ns | nominal_ns."""
+def sent_ns(entry: dict, measured_chunk_ns: list[int]) -> list[int]:
+    """When each chunk left the server: the point of [before write, after write] nearest the measured
+    arrival (a server preempted around its write call does not know better than that)."""
+    return [min(max(t, lo), hi) for t, lo, hi in zip(measured_chunk_ns, entry["before_ns"], entry["content_ns"])]
+
+
+def errors(records: list[RequestRecord], entries: dict[str, dict], truth: str = "sent", tag: str = "",
+           trusted_only: bool = False) -> dict[str, list[float]]:
+    """Signed errors in seconds (measured - truth) per metric; ``truth``: "sent" (the server's
+    write) or "nominal_ns" (when the script said the chunk was due). ``trusted_only`` leaves out
+    figures that depend on a chunk the record flags as merged with the next (``merged_with_next``)."""
     out: dict[str, list[float]] = {metric: [] for metric in METRICS}
     for record in records:
         assert record.ok, f"{record.error_kind}: {record.error}"
         entry = entries[f"{tag}{record.case_id}-{record.request_index}"]
-        true_ns = spread(entry[truth], entry["content_tokens"])
+        chunk_ns = sent_ns(entry, record.details["content_chunk_ns"]) if truth == "sent" else entry[truth]
+        true_ns = spread(chunk_ns, entry["content_tokens"])
         measured = record.token_ns
         assert len(measured) == len(true_ns), f"{len(measured)} tokens measured, {len(true_ns)} sent"
-        out["ttft"].append((measured[0] - true_ns[0]) / 1e9)
-        out["e2e"].append((measured[-1] - true_ns[-1]) / 1e9)
-        out["itl"].extend(((b - a) - (d - c)) / 1e9 for a, b, c, d in zip(measured, measured[1:], true_ns, true_ns[1:]))
-        out["tpot"].append(record.tpot_s - (true_ns[-1] - true_ns[0]) / 1e9 / (len(true_ns) - 1))
+        merged = set(record.details["merged_with_next"]) if trusted_only else set()
+        owner = [chunk for chunk, count in enumerate(entry["content_tokens"]) for _ in range(count)]
+
+        def trusted(*tokens: int) -> bool:  # a token's time rests on its chunk's stamp and the one before
+            return not any({owner[t], owner[t] - 1} & merged for t in tokens)
+
+        if trusted(0):
+            out["ttft"].append((measured[0] - true_ns[0]) / 1e9)
+        if trusted(len(measured) - 1):
+            out["e2e"].append((measured[-1] - true_ns[-1]) / 1e9)
+        if trusted(0, len(measured) - 1):
+            out["tpot"].append(record.tpot_s - (true_ns[-1] - true_ns[0]) / 1e9 / (len(true_ns) - 1))
+        out["itl"].extend(((measured[k] - measured[k - 1]) - (true_ns[k] - true_ns[k - 1])) / 1e9
+                          for k in range(1, len(measured)) if trusted(k - 1, k))
+    return out
+
+
+def chunk_errors(records: list[RequestRecord], entries: dict[str, dict], tag: str = "") -> list[tuple[float, bool]]:
+    """(|arrival error| in ms, flagged as merged) for every content chunk."""
+    out = []
+    for record in records:
+        entry = entries[f"{tag}{record.case_id}-{record.request_index}"]
+        measured = record.details["content_chunk_ns"]
+        merged = set(record.details["merged_with_next"])
+        out += [(abs(m - t) / 1e6, i in merged) for i, (m, t) in enumerate(zip(measured, sent_ns(entry, measured)))]
     return out
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
-    """(p50, p99) of the absolute errors, in milliseconds."""
+    """(p50, p99) of the absolute errors, in milliseconds (NaN without samples)."""
+    if not values:
+        return float("nan"), float("nan")
     data = np.abs(np.array(values, dtype=float)) * 1e3
     return float(np.percentile(data, 50)), float(np.percentile(data, 99))

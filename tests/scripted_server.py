@@ -8,9 +8,11 @@ It prints ``PORT <n>`` (port 0 = ephemeral) and serves until its stdin closes. T
 ``model`` picks the behaviour (see SCRIPTS); the calibration script sends a role-only chunk at once,
 content token i at ``first_ms + i * gap_ms`` after the request arrived, grouped in chunks of
 CHUNK_PATTERN tokens (a chunk leaves when its last token is due), each content chunk carrying the
-running ``usage.completion_tokens`` (vLLM's continuous usage), then a usage chunk and ``[DONE]``.
+running ``usage.completion_tokens`` (vLLM's continuous usage), then a usage chunk and ``[DONE]``. Token k of an answer reads
+" w<digest>-k", the digest taken from the prompt: distinct prompts get distinct answers.
 For every request it appends to ``--log`` one JSON line with the perf_counter_ns (a system-wide
-monotonic clock on Linux, Windows and macOS) at which each content chunk was written to the socket.
+monotonic clock on Linux, Windows and macOS) just before and just after each content chunk was
+written to the socket (``before_ns``, ``content_ns``): the chunk left somewhere in between.
 """
 
 from __future__ import annotations
@@ -79,19 +81,26 @@ def delta_chunk(content: str | None = None, role: bool = False, finish: str | No
     return chunk
 
 
+def word_prefix(request: dict) -> str:
+    """Distinct prompts get distinct answers (the same prompt always the same): "w" + a prompt digest."""
+    text = json.dumps(request.get("messages", []), sort_keys=True)
+    return "w" + format(sum(text.encode()) % 4096, "x")
+
+
 async def stream_answer(writer: asyncio.StreamWriter, script: Script, model: str, n_tokens: int,
-                        received_ns: int, request_id: str) -> None:
+                        received_ns: int, request_id: str, prefix: str) -> None:
     writer.write(head("200 OK", "text/event-stream"))
     writer.write(http_chunk(sse(delta_chunk(role=True, content=""))))
-    sent, nominal, tokens, done = [], [], [], 0
+    before, sent, nominal, tokens, done = [], [], [], [], 0
     for index, size in enumerate(chunk_plan(n_tokens)):
         due = received_ns + script.first_ns + (done + size - 1) * script.gap_ns
         await asyncio.sleep(max(0, due - time.perf_counter_ns()) / 1e9)
         if model in ("drop", "cut", "malformed", "error_mid", "hang_mid") and index == 3:
             await misbehave(writer, model)
             return
-        text = "".join(f" w{done + k}" for k in range(size))
+        text = "".join(f" {prefix}-{done + k}" for k in range(size))
         running = done + size if model != "nousage" else None
+        before.append(time.perf_counter_ns())
         writer.write(http_chunk(sse(delta_chunk(text, running=running))))
         sent.append(time.perf_counter_ns())
         nominal.append(due)
@@ -102,9 +111,10 @@ async def stream_answer(writer: asyncio.StreamWriter, script: Script, model: str
         await asyncio.sleep(script.usage_delay_s)
         usage = {"prompt_tokens": 7, "completion_tokens": done, "total_tokens": 7 + done}
         writer.write(http_chunk(sse({"id": "chatcmpl-scripted", "choices": [], "usage": usage})))
-    writer.write(http_chunk(sse("[DONE]")) + b"0\r\n\r\n")
+    # logged before [DONE], so a client that has seen [DONE] finds its entry in the log
     script.write_log({"request_id": request_id, "model": model, "received_ns": received_ns,
-                      "content_ns": sent, "nominal_ns": nominal, "content_tokens": tokens})
+                      "before_ns": before, "content_ns": sent, "nominal_ns": nominal, "content_tokens": tokens})
+    writer.write(http_chunk(sse("[DONE]")) + b"0\r\n\r\n")
 
 
 async def misbehave(writer: asyncio.StreamWriter, model: str) -> None:
@@ -139,9 +149,9 @@ async def whatwg_answer(writer: asyncio.StreamWriter) -> None:
     writer.write(b"0\r\n\r\n")
 
 
-def plain_answer(n_tokens: int) -> bytes:
+def plain_answer(n_tokens: int, prefix: str) -> bytes:
     body = json.dumps({"id": "chatcmpl-plain", "object": "chat.completion", "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "".join(f" w{i}" for i in range(n_tokens))},
+        {"index": 0, "message": {"role": "assistant", "content": "".join(f" {prefix}-{i}" for i in range(n_tokens))},
          "finish_reason": "length"}], "usage": {"prompt_tokens": 7, "completion_tokens": n_tokens,
                                                 "total_tokens": 7 + n_tokens}}).encode()
     return head("200 OK", "application/json", len(body)) + body
@@ -185,13 +195,14 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scr
             if model == "status500":
                 writer.write(json_reply("500 Internal Server Error", {"error": {"message": "scripted failure"}}))
             elif model == "plain":
-                writer.write(plain_answer(n_tokens))
+                writer.write(plain_answer(n_tokens, word_prefix(request)))
             elif model == "hang":
                 await asyncio.sleep(3600)
             elif model == "whatwg":
                 await whatwg_answer(writer)
             else:
-                await stream_answer(writer, script, model, n_tokens, received_ns, headers.get("x-request-id", ""))
+                await stream_answer(writer, script, model, n_tokens, received_ns, headers.get("x-request-id", ""),
+                                    word_prefix(request))
                 if writer.transport.is_closing():
                     return
             await writer.drain()

@@ -50,3 +50,10 @@ def test_completion_count_prefers_server_usage_then_tokenizer_then_chunks(tiny_m
     assert completion_count({"completion_tokens": 9}, "abc", [1], tokenizer) == (9, "server")
     assert completion_count(None, "the sea", [1], tokenizer) == (tokenizer.count("the sea"), "tokenizer")
     assert completion_count(None, "abc", [1, 1], None) == (2, "chunks")
+
+
+def test_chunks_sharing_a_stamp_with_the_next_content_chunk_are_flagged() -> None:
+    from harness.targets.http_tokens import merged_with_next
+
+    chunks = [Chunk(10, "a"), Chunk(20, "b"), Chunk(20, "c"), Chunk(30, "d")]
+    assert merged_with_next(chunks) == [1]

@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="quick", help="TOML config file or a name in configs/ (default: quick)")
     parser.add_argument("--model", help="model folder, or a preset: tiny (the default) or small (memory-bound int4)")
     parser.add_argument("--provider", action="append", help="provider short name (cpu, dml, qnn, cuda, auto); repeat for several")
+    parser.add_argument("--target-url", metavar="URL",
+                        help="validate this OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000) instead of the "
+                             "in-process engine; --model then names the folder the server runs")
+    parser.add_argument("--api-key", help="bearer key for --target-url")
+    parser.add_argument("--model-name", help="model name to send to --target-url (default: the first of its /v1/models)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set thresholds.first_response_s=0.2")
     parser.add_argument("--out", help="run folder to write (default: reports/<run-id>)")
@@ -44,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if args.model:
         load_model_folder(resolve_model(args.model))
-    _check_named_providers(args, config)
+    if args.target_url:
+        _check_target_url(args)
+    else:
+        _check_named_providers(args, config)
     if not SUITES_DIR.is_dir():
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
     run_dir = Path(args.out) if args.out else new_run_dir()
@@ -70,6 +78,23 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _check_target_url(args: argparse.Namespace) -> None:
+    """The URL parses and something listens there; --provider belongs to the server, not to us."""
+    import socket
+
+    from harness.targets.http_conn import parse_endpoint
+
+    if args.provider:
+        raise HarnessError("--provider and --target-url do not go together: the server picks its provider "
+                           "(start it with e.g. phi3-harness serve --provider dml)")
+    endpoint = parse_endpoint(args.target_url)
+    try:
+        socket.create_connection((endpoint.host, endpoint.port), timeout=5).close()
+    except OSError as error:
+        raise HarnessError(f"nothing answers at {endpoint.url} ({error.strerror or error}): start the server first, "
+                           "e.g. phi3-harness serve --port 8000") from None
+
+
 def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
     """A provider named on the command line must be usable; the config's matrix may list absent ones (they skip)."""
     named = [name for name in args.provider or [] if name != AUTO]
@@ -93,6 +118,9 @@ def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:
         command += ["--model", args.model]
     for provider in args.provider or []:
         command += ["--provider", provider]
+    for option in ("target_url", "api_key", "model_name"):
+        if getattr(args, option):
+            command += [f"--{option.replace('_', '-')}", getattr(args, option)]
     for text in args.overrides:
         command += ["--set", text]
     if args.no_report:

@@ -37,6 +37,9 @@ from harness.measure.results import (
     telemetry_to_frame,
     write_json,
 )
+from harness.model.tokenizer import Phi3Tokenizer
+from harness.suite.remote_target import REMOTE, Remote, RemoteOptions, adjust, connect
+from harness.suite.targets import SuiteTarget
 from harness.targets.base import Request
 from harness.measure.telemetry import TelemetrySampler
 
@@ -78,7 +81,7 @@ class ProviderState:
 
 class SuiteSession:
     def __init__(self, config: Config, model_dir: Path | None, run_dir: Path, providers: list[str],
-                 provider_choices: list[dict[str, Any]] | None = None) -> None:
+                 provider_choices: list[dict[str, Any]] | None = None, remote: RemoteOptions | None = None) -> None:
         if model_dir is None:
             from harness.model.default_model import default_model_dir
 
@@ -89,6 +92,8 @@ class SuiteSession:
         self.run_id = run_dir.name
         self.providers = providers
         self.provider_choices = provider_choices or []  # how "auto" was resolved, with what was passed over
+        self.remote_options = remote  # set: the suites measure this HTTP endpoint (provider axis "remote")
+        self.remote: Remote | None = None
         self.records: list[RequestRecord] = []
         self.samples: list[TelemetrySample] = []
         self.states: dict[str, ProviderState] = {}
@@ -133,8 +138,32 @@ class SuiteSession:
             state.load_s = state.engine.load_seconds
             self._record_threading(provider, state.engine)
             self._record_attachment(provider, probe)
-            self._measure_cold(provider, state.engine)
+            self._measure_cold(provider, state.engine, state.engine.tokenizer)
         return state.engine
+
+    def target(self, provider: str) -> SuiteTarget:
+        """What the suites measure for ``provider``: its engine, or the HTTP endpoint for "remote"."""
+        if provider == REMOTE and self.remote_options is not None:
+            return self._remote_target()
+        engine = self.engine(provider)
+        return SuiteTarget("engine", engine, engine.tokenizer)
+
+    def _remote_target(self) -> SuiteTarget:
+        state = self.state(REMOTE)
+        if state.load_error:
+            raise ModelLoadFailed(state.load_error)
+        if self.remote is None:
+            try:
+                self.remote = connect(self.remote_options, self.model_dir)
+            except HarnessError as error:
+                state.load_error = str(error)
+                raise ModelLoadFailed(state.load_error) from None
+            with self._lock:
+                self._environment["http_target"] = self.remote.describe()
+                write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
+            target = self.remote.suite_target
+            self._measure_cold(REMOTE, target.target, target.tokenizer)
+        return self.remote.suite_target
 
     def _record_threading(self, provider: str, engine: Engine) -> None:
         """The threading each provider's session really runs with, read back from it."""
@@ -149,11 +178,12 @@ class SuiteSession:
                 "notes": list(probe.notes), "unverified_on_hardware": list(probe.unverified)}
             write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
 
-    def _measure_cold(self, provider: str, engine: Engine) -> None:
+    def _measure_cold(self, provider: str, target: Any, tokenizer: Phi3Tokenizer) -> None:
+        """The first request after load (for an HTTP target: the first this run sends)."""
         length = min(self.config.matrix.prompt_lengths)
-        request = Request(prompt_ids=exact_length_prompt(engine.tokenizer, length), max_new_tokens=self.config.matrix.max_new_tokens)
+        request = Request(prompt_ids=exact_length_prompt(tokenizer, length), max_new_tokens=self.config.matrix.max_new_tokens)
         with self.sampling(f"{provider}-cold"):
-            self.measure(engine, request, case=f"{provider}-cold", test="cold", prompt_length=length, cold=True)
+            self.measure(target, request, case=f"{provider}-cold", test="cold", prompt_length=length, cold=True)
 
     # -- measuring ----------------------------------------------------------------------------
 
@@ -183,7 +213,13 @@ class SuiteSession:
             with self._lock:
                 self.samples.append(sample)
 
-        with TelemetrySampler(self.config.telemetry.interval_s, label, sink=sink) as sampler:
+        pid = None
+        if label.startswith(f"{REMOTE}-") and self.remote is not None:
+            if self.remote.process is None:  # a server elsewhere: its memory and CPU are not sampled
+                yield None  # type: ignore[misc]
+                return
+            pid = self.remote.process.pid
+        with TelemetrySampler(self.config.telemetry.interval_s, label, pid=pid, sink=sink) as sampler:
             yield sampler
         with self._lock:
             for key in self._sampler_cost:
@@ -212,9 +248,12 @@ class SuiteSession:
                          if v.check != "model_loads"]
         else:
             records, telemetry = self.frames(provider)
+            remote = self.remote if provider == REMOTE else None
             inputs = CheckInputs(
                 provider=provider, records=records, telemetry=telemetry, proof=state.proof,
-                load_s=state.load_s, load_error=state.load_error, decodes=state.decodes,
+                load_s=remote.load_s if remote else state.load_s, load_error=state.load_error, decodes=state.decodes,
+                health_model_loaded=remote.health.model_loaded if remote else None,
+                health_detail=remote.health.detail if remote else "",
                 matches_reference=state.matches_reference,
                 concurrent_outputs_match=state.concurrent_outputs_match,
                 concurrency_detail="; ".join(state.concurrency_details),
@@ -222,6 +261,8 @@ class SuiteSession:
             )
             verdicts = evaluate(inputs, self.config.thresholds)
         chosen = next(v for v in verdicts if v.check == check)
+        if provider == REMOTE and self.remote is not None:
+            chosen = adjust(chosen, self.remote)
         if check == "real_responses" and state.reference_note and chosen.verdict == "pass":
             chosen.reason = "; ".join(part for part in (chosen.reason, state.reference_note) if part)
         self._verdicts[(provider, check)] = chosen
@@ -268,3 +309,5 @@ class SuiteSession:
         for state in self.states.values():
             if state.engine is not None:
                 state.engine.close()
+        if self.remote is not None:
+            self.remote.suite_target.target.close()

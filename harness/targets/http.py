@@ -162,7 +162,8 @@ class HttpTarget:
             first_byte_s=(exchange.headers_ns - started_ns) / 1e9 if exchange.headers_ns else None,
             chunk_ns=[chunk.t_ns for chunk in exchange.chunks],
             content_chunk_ns=[chunk.t_ns for chunk in content], chunk_tokens=counts,
-            inter_chunk_s=http_tokens.inter_chunk_s(content), role_chunk=any(c.role and not c.content for c in exchange.chunks),
+            inter_chunk_s=http_tokens.inter_chunk_s(content),
+            merged_with_next=http_tokens.merged_with_next(content), role_chunk=any(c.role and not c.content for c in exchange.chunks),
             sse_comments=exchange.comments, token_source=token_source, usage_source=completion_source,
             prompt_usage_source=prompt_source, server_usage=server_usage,
         )

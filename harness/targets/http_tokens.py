@@ -77,6 +77,18 @@ def token_events(content: Sequence[Chunk], counts: Sequence[int], ids: Sequence[
     return events
 
 
+def merged_with_next(content: Sequence[Chunk]) -> list[int]:
+    """Indexes of content chunks that share their arrival stamp with the next content chunk.
+
+    Such a chunk was not seen apart: either it came in one packet with the next, or the client read
+    it so late that the kernel merged the two packets (a merged packet keeps the later stamp). Its
+    own arrival is then only bounded above by the stamp; the record keeps the stamp and flags it.
+    Trailing finish/usage/[DONE] chunks are not counted: servers send them right behind the last
+    content, so sharing a stamp with them costs microseconds.
+    """
+    return [i for i, (chunk, following) in enumerate(zip(content, content[1:])) if chunk.t_ns == following.t_ns]
+
+
 def inter_chunk_s(content: Sequence[Chunk]) -> list[float]:
     return [(b.t_ns - a.t_ns) / 1e9 for a, b in zip(content, content[1:])]
 

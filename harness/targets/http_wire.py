@@ -11,17 +11,55 @@ packet arrived, however late the thread got to it. Elsewhere (or over TLS) piece
 
 from __future__ import annotations
 
+import platform
 import socket
 import struct
+import sys
 import time
 from typing import Iterator
 
 RECV_SIZE = 65536
 HEAD_LIMIT = 64 * 1024
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)
+# Python's socket module does not export SO_TIMESTAMPNS; 35 is asm-generic's value (x86, arm,
+# aarch64, riscv, powerpc, s390). Architectures with other numbers keep the Python-side stamps.
+_LINUX_GENERIC = sys.platform.startswith("linux") and platform.machine().lower() in (
+    "x86_64", "amd64", "i386", "i686", "aarch64", "arm64", "armv7l", "armv8l", "riscv64", "ppc64le", "ppc64", "s390x")
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if _LINUX_GENERIC else None)
 _SCM_TIMESTAMPNS = getattr(socket, "SCM_TIMESTAMPNS", _SO_TIMESTAMPNS)
 _ANCILLARY = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 EVENT_ENDS = (b"\n\n", b"\n\r\n", b"\r\r")
+
+
+_offset = (0, 1 << 62, -1.0)  # (wall clock - perf_counter ns, its bracket width ns, when: time.monotonic())
+OFFSET_REFRESH_S = 0.5
+TIGHT_BRACKET_NS = 20_000
+
+
+def wall_minus_perf_ns() -> int:
+    """The wall clock's lead over perf_counter (kernel stamps are wall clock).
+
+    Linux changes it only when the wall clock is set (frequency slewing moves both clocks alike), so
+    the tightest perf/wall/perf bracket seen is kept: a thread preempted between two clock reads on
+    a busy machine would otherwise shift every stamp by milliseconds. Twice a second a new tight
+    bracket that disagrees by more than both widths means the wall clock was set: it replaces the old.
+    """
+    global _offset
+    offset, width, measured_at = _offset
+    now = time.monotonic()
+    if now - measured_at < OFFSET_REFRESH_S:
+        return offset
+    best_width, best = 1 << 62, offset
+    for _ in range(8):
+        before = time.perf_counter_ns()
+        wall = time.time_ns()
+        after = time.perf_counter_ns()
+        if after - before < best_width:
+            best_width, best = after - before, wall - (before + after) // 2
+    stepped = best_width < TIGHT_BRACKET_NS and abs(best - offset) > best_width + width
+    if best_width < width or stepped:
+        offset, width = best, best_width
+    _offset = (offset, width, now)
+    return offset
 
 
 class WireError(Exception):
@@ -68,12 +106,11 @@ class Wire:
             return b"", time.perf_counter_ns()
         ends = [queued.find(mark) + len(mark) for mark in EVENT_ENDS if mark in queued]
         size = min(ends) if ends else len(queued)
-        offset_ns = time.time_ns() - time.perf_counter_ns()
         data, ancillary, _, _ = self.sock.recvmsg(size, _ANCILLARY)
         for level, kind, raw in ancillary:
-            if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(raw) >= 16:
-                seconds, nanoseconds = struct.unpack("qq", raw[:16])
-                return data, seconds * 1_000_000_000 + nanoseconds - offset_ns
+            if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(raw) in (8, 16):
+                seconds, nanoseconds = struct.unpack("qq" if len(raw) == 16 else "ii", raw)
+                return data, seconds * 1_000_000_000 + nanoseconds - wall_minus_perf_ns()
         return data, time.perf_counter_ns()
 
     def _unread(self, data: bytes, t_ns: int) -> None:

@@ -1,0 +1,71 @@
+"""`phi3-harness run --target-url`: the suites measure an endpoint; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from http_calibration import scripted_server
+
+from harness.cli import main
+from harness.judge.checklist import CHECKS
+from harness.measure.results import load_checklist, load_environment, load_records
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "run", *args], capture_output=True, text=True,
+                          timeout=180, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def endpoint_run(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("run") / "http"
+    with scripted_server("--first-ms", "3", "--gap-ms", "1") as server:
+        result = _run("--target-url", server.url, "--out", str(out), "--no-report",
+                      "--set", "matrix.requests_per_level=4", "--set", "matrix.repetitions=5",
+                      "--set", "matrix.max_new_tokens=4", "--set", "matrix.prompt_lengths=16")
+        yield result, out, server
+
+
+def test_every_item_gets_a_verdict_and_health_names_its_convention(endpoint_run) -> None:
+    result, out, _ = endpoint_run
+    verdicts = {v.check: v for v in load_checklist(out)}
+    assert set(verdicts) == set(CHECKS), result.stdout[-2000:] + result.stderr[-1000:]
+    assert verdicts["health"].verdict == "pass" and "judged on /health" in verdicts["health"].reason
+    assert verdicts["real_responses"].verdict == "pass", verdicts["real_responses"].reason
+    assert verdicts["concurrency"].verdict == "pass"
+    assert verdicts["memory"].verdict == "pass" and "found by its port" in verdicts["memory"].reason
+    assert verdicts["token_counting"].verdict == "skip"  # no --model: nothing independent to count with
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_records_are_http_records_of_the_endpoint(endpoint_run) -> None:
+    _, out, server = endpoint_run
+    records = load_records(out)
+    assert set(records["target"]) == {"http"} and set(records["provider"]) == {"remote"}
+    assert records["ok"].all() and records["cold"].sum() == 1
+    assert all(d["transport"] == "http" and d["usage_source"] == "server" for d in records["details"])
+    described = load_environment(out)["http_target"]
+    assert described["server_pid"] == server.process.pid and described["health_convention"] == "/health"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:  # free a moment ago, nothing listens now
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target-url", "ftp://x"], "is not http(s)://host[:port]"),
+    (["--target-url", "http://127.0.0.1:1", "--provider", "cpu"], "do not go together"),
+    (["--target-url", "http://127.0.0.1:{port}"], "nothing answers at"),
+])
+def test_bad_target_url_input_is_one_line_and_exit_2(args: list[str], message: str, capsys) -> None:
+    code = main(["run", *(a.format(port=_free_port()) for a in args)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
