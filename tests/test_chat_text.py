@@ -126,3 +126,14 @@ def test_http_target_unwraps_an_exact_length_prompt_to_its_body(tokenizer: Phi3T
     head, tail = chat_frame(tokenizer)
     target = HttpTarget("http://127.0.0.1:9", tokenizer=tokenizer)  # never connected: no request is sent
     assert target.messages(Request(prompt_ids=ids)) == (("user", tokenizer.decode(ids[len(head):-len(tail)])),)
+
+
+def test_a_tokenizer_without_the_chat_markers_is_a_one_line_error(tokenizer_path: Path, tmp_path: Path) -> None:
+    from harness.errors import HarnessError
+
+    data = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] != "<|user|>"]
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(HarnessError, match=r"no special token <\|user\|>"):
+        Phi3Tokenizer(path).encode_chat([("user", "Hi")])

@@ -38,7 +38,7 @@ class Request:
 @dataclass(frozen=True)
 class TokenEvent:
     token_id: int
-    text: str  # the text this token completes; "" while a UTF-8 sequence is still incomplete
+    text: str  # new text now certain (deltas concatenate to decode(ids)); "" while it could still change
     t_ns: int  # perf_counter_ns when the token was available
 
 
