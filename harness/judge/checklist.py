@@ -17,6 +17,7 @@ import pandas as pd
 from harness.config import Thresholds
 from harness.stats import summarize
 from harness.measure.results import Verdict
+from harness.providers.spec import runs_on_cpu
 
 GIB = 1024**3
 MIB = 1024**2
@@ -325,7 +326,7 @@ def check_cpu_usage(telemetry: pd.DataFrame, records: pd.DataFrame, provider: st
         return _skip("cpu_usage", "no telemetry samples during generation", case or provider, **args)
     verdict = _compare("cpu_usage", float(rows.mean()), "<=", threshold_percent, "%", case or provider,
                        f"mean of {len(rows)} samples, all cores = 100 %")
-    if provider == "cpu":  # the CPU provider computes on the CPU: high usage is the expected outcome
+    if runs_on_cpu(provider):  # the CPU provider computes on the CPU: high usage is the expected outcome
         verdict.verdict, verdict.gating = "info", False
         verdict.reason = f"info only on the CPU provider: {verdict.reason}"
     return verdict
@@ -335,7 +336,7 @@ def check_accelerator_utilisation(telemetry: pd.DataFrame, records: pd.DataFrame
                                   threshold_percent: float, counters_reason: str = "", case: str = "") -> Verdict:
     args = dict(threshold=threshold_percent, unit="%", comparison=">")
     case = case or provider
-    if provider == "cpu":
+    if runs_on_cpu(provider):
         return _skip("accelerator_utilisation", "not applicable: the CPU provider uses no accelerator", case, **args)
     if provider == "remote":
         return _skip("accelerator_utilisation", "the target runs in another process; this process's counters say nothing",

@@ -47,6 +47,7 @@ class ProviderSpec:
     sequential_no_mem_pattern: bool = False  # DirectML: no memory patterns, sequential execution
     genai_name: str | None = None  # onnxruntime-genai's provider name; None = clear_providers() (CPU)
     accelerator: bool = True  # False: CPU usage is info only and accelerator utilisation does not apply
+    chunked_prefill: bool = False  # GroupQueryAttention takes a prompt chunk after cached tokens (engine)
     strict_note: str = ""  # why strict mode (disable_cpu_ep_fallback) fails on it even for a right model
     unverified: tuple[str, ...] = ()  # behaviour built from sources that no hardware here confirmed
 
@@ -102,7 +103,7 @@ SPECS: dict[str, ProviderSpec] = {
         ProviderSpec(
             name="cpu", execution_provider="CPUExecutionProvider", packages=("onnxruntime",),
             extra="cpu", platforms="everywhere", device_type="CPU",
-            attach=rules.attach_cpu, install_hint=rules.cpu_hint, accelerator=False,
+            attach=rules.attach_cpu, install_hint=rules.cpu_hint, accelerator=False, chunked_prefill=True,
         ),
     )
 }
@@ -139,3 +140,9 @@ def is_accelerator(name: str) -> bool:
     """False for the CPU provider (and for names that are not providers, e.g. a remote target)."""
     short = short_name(name)
     return short in SPECS and SPECS[short].accelerator
+
+
+def runs_on_cpu(name: str) -> bool:
+    """True for a provider that computes on the CPU itself (not for a remote target or an unknown name)."""
+    short = short_name(name)
+    return short in SPECS and not SPECS[short].accelerator

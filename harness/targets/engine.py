@@ -31,9 +31,9 @@ KV_STRATEGIES = ("auto", "shared", "growing")
 
 # Prompt tokens per prefill Run. Chunks keep the logits of a long prompt (every position's row)
 # and the activations to this many rows. GroupQueryAttention on the CPU provider takes a chunk after
-# cached tokens; other providers get the whole prompt in one Run unless told otherwise.
+# cached tokens; other providers get the whole prompt in one Run unless told otherwise (the
+# provider record's chunked_prefill, harness/providers/spec.py).
 PREFILL_CHUNK = 256
-CHUNKED_PREFILL_PROVIDERS = frozenset({"cpu"})
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
@@ -178,7 +178,7 @@ class Engine:
 
     def _resolve_chunk(self, requested: int | None) -> int:
         if requested is None:
-            return PREFILL_CHUNK if self.provider in CHUNKED_PREFILL_PROVIDERS else 0
+            return PREFILL_CHUNK if self.settings.spec.chunked_prefill else 0
         if requested < 0:
             raise HarnessError(f"prefill_chunk must be >= 0 (got {requested}): 0 feeds the whole prompt at once")
         return requested
