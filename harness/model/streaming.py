@@ -14,7 +14,9 @@ become U+FFFD (``<0x46><0xA7>`` -> "\\ufffd\\ufffd"). Two rules on top fix that:
   U+FFFD characters its valid text starts with. That much is emitted at once and subtracted from
   ``DecodeStream``'s output when the run closes.
 
-Only ``skip_special_tokens=True`` decoding (``Phi3Tokenizer.decode``'s default) is streamed.
+Only ``skip_special_tokens=True`` decoding (``Phi3Tokenizer.decode``'s default) is streamed. One
+case stays one token late: a piece whose own text ends in U+FFFD (none in the tiny vocabulary) is
+held by ``DecodeStream`` until the next piece; the text is still exact.
 """
 
 from __future__ import annotations
