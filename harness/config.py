@@ -9,6 +9,7 @@ The result is frozen dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field, fields
@@ -130,11 +131,11 @@ class Config:
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
-        return "a list of " + {int: "integers", float: "numbers", str: "strings", bool: "booleans"}.get(item, str(item))
+        return "a list of " + {int: "integers", float: "finite numbers", str: "strings", bool: "booleans"}.get(item, str(item))
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if args and len(args) < len(typing.get_args(hint)):
         return _type_name(args[0])
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
+    return {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}.get(hint, str(hint))
 
 
 def _scalar(value: Any, hint: type) -> Any:
@@ -149,11 +150,10 @@ def _scalar(value: Any, hint: type) -> Any:
             return value
         if isinstance(value, str):
             return int(value)
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            return float(value)
+    elif hint is float and not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        number = float(value)
+        if math.isfinite(number):  # NaN passes every range check below, inf busy-loops a sampler
+            return number
     elif hint is str and isinstance(value, str):
         return value
     raise ValueError(value)
@@ -285,6 +285,9 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise HarnessError(f"{path}: not valid TOML ({error}): fix the syntax") from None
+    except UnicodeDecodeError as error:
+        raise HarnessError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                           f"{error.start}): save the file as UTF-8") from None
     except OSError as error:
         raise HarnessError(f"cannot read config {path} ({error.strerror}): check the path") from None
 
@@ -362,6 +365,7 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
         ("matrix.repetitions", matrix.repetitions, 1),
         ("matrix.warmup", matrix.warmup, 0),
         ("matrix.requests_per_level", matrix.requests_per_level, 1),
+        ("matrix.seed", matrix.seed, 0),
     ):
         if value < low:
             fail(key, f"must be >= {low}, got {value}", "raise it")
@@ -372,6 +376,8 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
             value = getattr(entry, key)
             if value is not None and value < 1:
                 fail(f"provider.{name}.{key}", f"must be >= 1, got {value}", "remove it for ORT's default")
+        if entry.options.get("device_id", 0) < 0:
+            fail(f"provider.{name}.device_id", f"must be >= 0, got {entry.options['device_id']}", "use 0 for the first")
     for f in fields(Thresholds):
         value = getattr(config.thresholds, f.name)
         if value < 0:

@@ -12,11 +12,13 @@ import pytest
 
 from harness.judge.checklist import fold_unavailable, format_table
 from harness.config import Config, load_config, parse_override
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 from harness.providers import Choice
 from harness.targets.engine import Engine
 from harness.report import build_report
 from harness.measure.results import new_run_dir
+from harness.measure.run_folder import adopt_or_claim
+from harness.suite.stopping import StopState
 from harness.suite.remote_target import REMOTE, RemoteOptions
 from harness.suite.targets import SuiteTarget
 from harness.suite.session import ModelLoadFailed, ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
@@ -26,6 +28,23 @@ _CONFIG_KEY = pytest.StashKey[Config]()
 _PROVIDERS_KEY = pytest.StashKey[list]()
 _SESSION_KEY = pytest.StashKey[SuiteSession]()
 _CHOICES_KEY = pytest.StashKey[list]()  # how each "auto" was resolved
+_STOP_KEY = pytest.StashKey[StopState]()
+_LOCK_KEY = pytest.StashKey[object]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C / SIGTERM stop measuring but still judge and report (harness.suite.stopping)."""
+    config.stash[_STOP_KEY] = StopState()
+    config.stash[_STOP_KEY].install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201 - a hook wrapper
+    """A file error (disk full, read-only folder) stops the session: the next test would fail alike."""
+    report = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, OSError):
+        item.session.shouldstop = item.config.stash[_STOP_KEY].file_error(call.excinfo.value)
+    return report
 
 
 def _config(pytest_config: pytest.Config) -> Config:
@@ -123,7 +142,10 @@ def suite(request: pytest.FixtureRequest) -> SuiteSession:
     if _SESSION_KEY not in pytest_config.stash:
         results_dir = pytest_config.getoption("results_dir")
         run_dir = Path(results_dir) if results_dir else new_run_dir()
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:  # a folder of its own; under `phi3-harness run`, the parent's (it claimed and checked it)
+            pytest_config.stash[_LOCK_KEY] = adopt_or_claim(run_dir)
+        except (HarnessError, OSError) as error:
+            pytest.exit(pytest_config.stash[_STOP_KEY].file_error(error) if isinstance(error, OSError) else str(error), 4)
         from harness.model.default_model import resolve_model
 
         session = SuiteSession(_config(pytest_config), resolve_model(pytest_config.getoption("model")), run_dir,
@@ -158,11 +180,28 @@ def engine(suite: SuiteSession, provider: str) -> Engine:
         pytest.fail(f"the model did not load on {provider}: {failed}", pytrace=False)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop = session.config.stash[_STOP_KEY]
     suite_session = session.config.stash.get(_SESSION_KEY, None)
     if suite_session is not None:
-        suite_session.finish()
-        suite_session.close()
+        interrupted = stop.signal_name  # a file error stops the session too, but is no interrupt
+        if interrupted is None and stop.error is None and exitstatus == pytest.ExitCode.INTERRUPTED:
+            interrupted = "KeyboardInterrupt"  # raised by something other than our handler
+        try:
+            suite_session.finish(interrupted=interrupted)
+        except OSError as error:  # the disk filled up: checklist.json keeps its last whole version
+            stop.file_error(error)
+        finally:
+            suite_session.close()
+    if stop.error is not None:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    lock = config.stash.get(_LOCK_KEY, None)
+    if lock is not None:
+        lock.close()
+    config.stash[_STOP_KEY].report_error()  # last, so it is the one line on stderr
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: the checklist is the verdict
@@ -182,7 +221,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     write(f"run folder: {suite_session.run_dir}")
     if config.getoption("no_report"):
         return
+    if config.stash[_STOP_KEY].error is not None:
+        write("report not written: the run stopped on a file error (below)")
+        return
     try:
         write(f"report: {build_report(suite_session.run_dir)}")
-    except HarnessError as error:
-        write(f"report not written: {error}")
+    except (HarnessError, OSError) as error:
+        write(f"report not written: {one_line(error)}")

@@ -68,7 +68,7 @@ def test_configs_are_frozen() -> None:
         ("[matrix]\nrepetitions = 'five'\n", r"x.toml: key 'matrix.repetitions' must be an integer, got 'five'"),
         ("[matrix]\nrepetitions = true\n", r"key 'matrix.repetitions' must be an integer, got True"),
         ("[matrix]\nconcurrency = 4\n", r"key 'matrix.concurrency' must be a list of integers, got 4"),
-        ("[thresholds]\nfirst_response_s = '0.5s'\n", r"key 'thresholds.first_response_s' must be a number"),
+        ("[thresholds]\nfirst_response_s = '0.5s'\n", r"key 'thresholds.first_response_s' must be a finite number"),
         ("[provider.dml]\nperformance_preference = 'fast'\n", r"must be one of default, high_performance, minimum_power"),
         ("[matrix]\nproviders = ['dml', 'npu']\n", r"x.toml: key 'matrix.providers' names unknown provider 'npu'"),
         ("[matrix]\nconcurrency = [1, 0]\n", r"x.toml: key 'matrix.concurrency' must be a non-empty list of integers >= 1"),

@@ -7,8 +7,10 @@ import json
 import sys
 import time
 
+from harness.errors import HarnessError
 from harness.measure.metrics import build_record
 from harness.model.default_model import resolve_model
+from harness.model.sampling import SamplingParams
 from harness.targets.engine import KV_STRATEGIES, Engine
 from harness.providers import ProviderSettings, short_name, threading_in_effect
 from harness.targets.base import Request, TokenEvent, Usage
@@ -40,8 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_text("the prompt", args.prompt, required=True)
+    _check_text("--system", args.system, required=False)
+    _sampling(args)  # bad sampling options fail before a (possibly slow) model load
     engine = Engine.load(resolve_model(args.model), _settings(args), args.kv_strategy)
     messages = ((("system", args.system),) if args.system else ()) + (("user", args.prompt),)
+    _check_fits(engine, messages, args.max_new_tokens)
     request = Request(
         messages=messages,
         max_new_tokens=args.max_new_tokens,
@@ -74,6 +80,41 @@ def run(args: argparse.Namespace) -> int:
             f" | completion {usage.completion_tokens} tokens ({usage.finish_reason})"
         )
     return 0
+
+
+def _check_text(what: str, text: str | None, required: bool) -> None:
+    """Text from the command line: valid UTF-8 (the OS hands undecodable bytes over as surrogates)."""
+    if text is None:
+        return
+    if required and not text.strip():
+        raise HarnessError(f"{what} is empty: give the text to answer, e.g. phi3-harness generate \"Hello\"")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        byte = ord(text[error.start]) - 0xDC00 if 0xDC80 <= ord(text[error.start]) <= 0xDCFF else None
+        shown = f"byte 0x{byte:02x}" if byte is not None else f"character U+{ord(text[error.start]):04X}"
+        raise HarnessError(f"{what} is not valid UTF-8 text ({shown} at offset {error.start}): "
+                           "pass UTF-8 text (check the terminal's or file's encoding)") from None
+
+
+def _sampling(args: argparse.Namespace) -> SamplingParams:
+    if args.seed is not None and args.seed < 0:
+        raise HarnessError(f"--seed must be >= 0 (got {args.seed}): use any non-negative integer")
+    if args.max_new_tokens < 1:
+        raise HarnessError(f"--max-new-tokens must be >= 1 (got {args.max_new_tokens})")
+    temperature = 1.0 if args.temperature is None else args.temperature
+    return SamplingParams(args.temperature is None, temperature, args.top_k, args.top_p, args.seed)
+
+
+def _check_fits(engine: Engine, messages: tuple[tuple[str, str], ...], max_new_tokens: int) -> None:
+    """The prompt and every requested new token must fit the model's context: no silent cap."""
+    limit = min(engine.config.context_length, engine.config.max_length)
+    prompt = len(engine.tokenizer.encode_chat(messages, add_bos=True))
+    if prompt + max_new_tokens > limit:
+        room = limit - prompt
+        fix = f"use --max-new-tokens {room} or less" if room >= 1 else "shorten the prompt"
+        raise HarnessError(f"the prompt ({prompt} tokens) plus --max-new-tokens {max_new_tokens} exceeds the "
+                           f"model's context of {limit} tokens: {fix}")
 
 
 def _settings(args: argparse.Namespace) -> ProviderSettings:

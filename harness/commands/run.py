@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from harness.errors import HarnessError
 from harness.model.default_model import resolve_model
 from harness.model.folder import load_model_folder
+from harness.measure.run_folder import claim_run_folder
 from harness.providers import AUTO, make_probe_fn, require_usable
+from harness.suite.runner import SuiteOutcome, run_suites
 
 if TYPE_CHECKING:
     from harness.config import Config
@@ -33,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set thresholds.first_response_s=0.2")
     parser.add_argument("--out", help="run folder to write (default: reports/<run-id>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="let --out be the folder of an earlier run: its files are deleted first")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML/PNG/CSV report")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as is (e.g. -- -k latency)")
 
@@ -47,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(text) for text in args.overrides)
     # A bad config, model folder or explicitly named provider is a one-line error here, not a pytest crash.
     config = load_config(args.config, overrides)
-    if args.model:
-        load_model_folder(resolve_model(args.model))
+    if args.model or not args.target_url:  # a remote server's model is its own business
+        _check_model(args, config)
     if args.target_url:
         _check_target_url(args)
     else:
@@ -56,20 +60,22 @@ def run(args: argparse.Namespace) -> int:
     if not SUITES_DIR.is_dir():
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
     run_dir = Path(args.out) if args.out else new_run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    status = _run_pytest(args, run_dir)  # the suites print the checklist table and write the report
+    with claim_run_folder(run_dir, args.overwrite):  # held until the report is written: one run per folder
+        outcome = run_suites(_pytest_command(args, run_dir))  # the suites print the checklist and write the report
+    if outcome.errors:
+        return 2  # the suites stopped on an error and said which (one line, already on stderr)
+    if outcome.signal is not None:
+        return _interrupted(run_dir, outcome)
+    status = outcome.status
     if not (run_dir / CHECKLIST_FILE).exists():
-        print(f"the suites stopped before judging anything (pytest status {status}): see the output above",
-              file=sys.stderr)
-        return 130 if status == 130 else 1
+        print(f"phi3-harness run: the suites stopped before judging anything (pytest status {status}): "
+              "see the output above", file=sys.stderr)
+        return 1
     verdicts = load_checklist(run_dir)
     for verdict in verdicts:
         if verdict.verdict == "fail" and verdict.gating:
             print(f"FAIL {verdict.check} [{verdict.case}]: measured {verdict.measured} vs threshold "
                   f"{verdict.comparison} {verdict.threshold} {verdict.unit}: {verdict.reason}", file=sys.stderr)
-    if status == 130:
-        print(f"interrupted: {run_dir} holds what was measured so far", file=sys.stderr)
-        return 130
     code = gate(verdicts)
     if code == 0 and status not in (0, 5):
         print(f"the suites ended with pytest status {status} (errors outside the checklist): see the output above",
@@ -95,6 +101,34 @@ def _check_target_url(args: argparse.Namespace) -> None:
                            "e.g. phi3-harness serve --port 8000") from None
 
 
+def _interrupted(run_dir: Path, outcome: SuiteOutcome) -> int:
+    """One line on what the interrupted run left; exit 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    from harness.measure.results import CHECKLIST_FILE, mark_interrupted
+
+    name = signal.Signals(outcome.signal).name
+    if outcome.forced:
+        mark_interrupted(run_dir, name, forced=True)  # the child was killed before it could say so
+    left = [n for n in (CHECKLIST_FILE, "index.html") if (run_dir / n).exists()]
+    what = f"{' and '.join(left)} cover what was measured" if left else "nothing was judged"
+    how = "stopped at once by a second signal" if outcome.forced else "unreached items are skipped as interrupted"
+    print(f"phi3-harness run: interrupted by {name}: {run_dir}: {what}; {how}", file=sys.stderr)
+    return 128 + outcome.signal
+
+
+def _check_model(args: argparse.Namespace, config: Config) -> None:
+    """The model folder loads, and every matrix prompt (with its new tokens) fits its template and context."""
+    from harness.measure.prompts import check_matrix_fits
+    from harness.model.default_model import default_model_dir
+    from harness.model.graph_check import check_graph_file
+    from harness.model.tokenizer import Phi3Tokenizer
+
+    folder = load_model_folder(resolve_model(args.model) or default_model_dir())
+    check_graph_file(folder.onnx_path, folder.config)
+    limit = min(folder.config.context_length, folder.config.max_length)
+    tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
+    check_matrix_fits(tokenizer, config.matrix.prompt_lengths, config.matrix.max_new_tokens, limit)
+
+
 def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
     """A provider named on the command line must be usable; the config's matrix may list absent ones (they skip)."""
     named = [name for name in args.provider or [] if name != AUTO]
@@ -107,7 +141,7 @@ def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
         require_usable(name, probe, config.fallback.disabled)
 
 
-def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:
+def _pytest_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
     command = [
         sys.executable, "-m", "pytest", str(SUITES_DIR), "-p", "no:cacheprovider",
         "--rootdir", str(SUITES_DIR.parent), "-v", "--tb=short", "-rfE",  # skip reasons are in the checklist table
@@ -126,7 +160,4 @@ def _run_pytest(args: argparse.Namespace, run_dir: Path) -> int:
     if args.no_report:
         command.append("--no-report")
     command += [a for a in args.pytest_args if a != "--"]
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 130
+    return command

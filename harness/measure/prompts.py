@@ -7,6 +7,8 @@ different places, so concurrent requests get distinct prompts of the same length
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from harness.errors import HarnessError
 from harness.model.tokenizer import Phi3Tokenizer
 
@@ -56,3 +58,17 @@ def exact_length_prompt(tokenizer: Phi3Tokenizer, length: int, variant: int = 0)
     repeats = (start + body_length) // len(source) + 1
     body = (source * (repeats + 1))[start : start + body_length]
     return tuple(head + body + tail)
+
+
+def check_matrix_fits(tokenizer: Phi3Tokenizer, prompt_lengths: Sequence[int], max_new_tokens: int,
+                      context: int) -> None:
+    """Every matrix prompt length fits the chat template and, with its new tokens, the model's context."""
+    head, tail = chat_frame(tokenizer)
+    shortest = len(head) + len(tail) + 1
+    for length in prompt_lengths:
+        if length < shortest:
+            raise HarnessError(f"matrix.prompt_lengths has {length}, shorter than the chat template allows "
+                               f"({shortest} tokens at least): use lengths >= {shortest}")
+        if length + max_new_tokens > context:
+            raise HarnessError(f"matrix.prompt_lengths {length} + matrix.max_new_tokens {max_new_tokens} exceeds the "
+                               f"model's context of {context} tokens: keep their sum <= {context}")

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
-import os
 import secrets
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field, fields
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from harness.errors import HarnessError
+from harness.measure.run_folder import LineAppender, atomic_write
 
 if TYPE_CHECKING:  # pandas costs ~150 ms to import: loaded only by the functions that build frames
     import pandas as pd
@@ -163,33 +163,26 @@ def record_to_dict(record: RequestRecord) -> dict[str, Any]:
 class ResultsWriter:
     """Appends one JSON line per RequestRecord to results.jsonl; each line reaches the OS when write returns.
 
-    Thread-safe, so load workers may hand records over directly. Flushed per record: a killed or
-    interrupted run loses at most the line being written (the loaders skip such a line). fsync only
-    at close: load workers call this between requests, and a per-record fsync would make them wait
-    on the disk (milliseconds on some laptops) and lower the throughput being measured.
+    Thread-safe, so load workers may hand records over directly. One write per record: a killed or
+    interrupted run loses at most the line being written (the loaders skip such a line), and a line
+    the disk cannot take is cut off again. fsync only at close: load workers call this between
+    requests, and a per-record fsync would make them wait on the disk (milliseconds on some laptops)
+    and lower the throughput being measured.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
-        self._lock = threading.Lock()
-        self._file = self.path.open("a", encoding="utf-8", newline="\n")
+        self._file = LineAppender(self.path)
         self.count = 0
 
     def write(self, record: RequestRecord) -> None:
-        line = json.dumps(record_to_dict(record), ensure_ascii=False, allow_nan=False)
-        with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
-            self.count += 1
+        self._file.append(json.dumps(record_to_dict(record), ensure_ascii=False, allow_nan=False) + "\n")
+        self.count += 1
 
     __call__ = write  # usable directly as a load.py on_record callback
 
     def close(self) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
+        self._file.close()
 
     def __enter__(self) -> "ResultsWriter":
         return self
@@ -199,7 +192,7 @@ class ResultsWriter:
 
 
 class TelemetryWriter:
-    """Appends TelemetrySample rows to telemetry.csv as they are taken (flushed per row).
+    """Appends TelemetrySample rows to telemetry.csv as they are taken (one write per row).
 
     No fsync per row: samples come 20 times a second and losing the last few on a crash is
     harmless; the file is fsynced on close.
@@ -207,28 +200,17 @@ class TelemetryWriter:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / TELEMETRY_FILE
-        self._lock = threading.Lock()
-        new_file = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = self.path.open("a", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        if new_file:
-            self._csv.writerow(TELEMETRY_COLUMNS)
-            self._file.flush()
+        self._file = LineAppender(self.path)
+        if self._file.size == 0:
+            self._file.append(_csv_line(TELEMETRY_COLUMNS))
 
     def write(self, sample: TelemetrySample) -> None:
-        row = ["" if value is None else value for value in (getattr(sample, name) for name in TELEMETRY_COLUMNS)]
-        with self._lock:
-            self._csv.writerow(row)
-            self._file.flush()
+        self._file.append(_csv_line(["" if v is None else v for v in (getattr(sample, n) for n in TELEMETRY_COLUMNS)]))
 
     __call__ = write  # usable directly as a TelemetrySampler sink
 
     def close(self) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
+        self._file.close()
 
     def __enter__(self) -> "TelemetryWriter":
         return self
@@ -237,17 +219,16 @@ class TelemetryWriter:
         self.close()
 
 
+def _csv_line(row: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row)
+    return buffer.getvalue()
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` (dataclasses welcome) as indented JSON, atomically (temp file + rename)."""
-    path = Path(path)
+    """Write ``obj`` (dataclasses welcome) as indented JSON, atomically (unique temp file + rename)."""
     text = json.dumps(to_plain(obj), indent=2, ensure_ascii=False, allow_nan=False)
-    temp = path.with_name(path.name + ".tmp")
-    with temp.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    return path
+    return atomic_write(path, text + "\n")
 
 
 # --- frames -----------------------------------------------------------------------------------
@@ -347,8 +328,11 @@ def load_telemetry(run_dir: str | Path) -> pd.DataFrame:
     path = _run_file(run_dir, TELEMETRY_FILE, required=False)
     if not path.is_file() or path.stat().st_size == 0:
         return _telemetry_types(pd.DataFrame(columns=TELEMETRY_COLUMNS))
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise HarnessError(f"{path} is not a telemetry CSV file ({error}): the file is damaged; re-run") from None
     header, body = rows[0], rows[1:]
     unknown = [name for name in header if name not in TELEMETRY_COLUMNS]
     if unknown:
@@ -397,3 +381,13 @@ def load_provider_proof(run_dir: str | Path) -> list[dict[str, Any]]:
         return []
     data = _load_json(path)
     return [data] if isinstance(data, dict) else list(data)
+
+
+def mark_interrupted(run_dir: str | Path, signal_name: str, forced: bool = False) -> None:
+    """Stamp environment.json: the run was stopped by ``signal_name`` (``forced``: killed before it judged)."""
+    path = Path(run_dir) / ENVIRONMENT_FILE
+    if not path.is_file():
+        return  # stopped before the environment was written: there is nothing to stamp
+    environment = load_environment(run_dir)
+    environment["interrupted"] = {"signal": signal_name, "forced": forced}
+    write_json(path, environment)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.model.graph_check import check_graph_io, declared_from_session
 
 CONFIG_NAME = "genai_config.json"
 TOKENIZER_NAME = "tokenizer.json"
@@ -175,7 +176,9 @@ def refuse_pipeline(raw: Any, config_path: Path) -> None:
 
 
 def check_session_io(folder: ModelFolder, session: Any) -> None:
-    """The graph's inputs and outputs must be the ones genai_config.json names."""
+    """The graph's inputs and outputs must be the ones genai_config.json names, of the sizes it says."""
+    check_graph_io(declared_from_session(session.get_inputs()), declared_from_session(session.get_outputs()),
+                   folder.config, folder.onnx_path)
     names = folder.config.names
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}

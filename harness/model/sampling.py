@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,12 +19,15 @@ class SamplingParams:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.greedy and self.temperature <= 0:
-            raise HarnessError(f"temperature must be > 0 (got {self.temperature}): use --greedy for argmax decoding")
+        if not self.greedy and not (0 < self.temperature < math.inf):  # NaN fails this too
+            raise HarnessError(f"temperature must be > 0 and finite (got {self.temperature}): "
+                               "use --greedy for argmax decoding")
         if self.top_k < 0:
             raise HarnessError(f"top_k must be >= 0 (got {self.top_k}): 0 turns the filter off")
         if not 0 < self.top_p <= 1:
             raise HarnessError(f"top_p must be in (0, 1] (got {self.top_p})")
+        if self.seed is not None and self.seed < 0:
+            raise HarnessError(f"seed must be >= 0 (got {self.seed}): use any non-negative integer")
 
 
 class Sampler:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.errors import HarnessError
+from harness.measure.run_folder import atomic_write
 from harness.report.compare import (
     Regression,
     comparison_plot,
@@ -62,7 +63,7 @@ def _write_run_report(run: RunData, tables: RunTables, out: Path) -> Path:
     csv_names = _write_csvs(tables, out)
     plots = render_plots(run, tables, out)
     index = out / "index.html"
-    index.write_text(render_run_page(run, tables, plots, csv_names), encoding="utf-8")
+    atomic_write(index, render_run_page(run, tables, plots, csv_names))
     return index
 
 
@@ -78,7 +79,7 @@ def _write_csvs(tables: RunTables, out: Path) -> list[str]:
     for name, frame in files.items():
         # The report may be written into the run folder itself: never over a results file.
         assert name not in RUN_FILES, name
-        frame.to_csv(out / name, index=False)
+        atomic_write(out / name, frame.to_csv(index=False))
     return list(files)
 
 
@@ -115,16 +116,13 @@ def compare_runs(
     names = [run.run_id for run in runs]
     pct = DEFAULT_LIMIT_PCT if limit_pct is None else limit_pct
     wide = comparison_table(metrics, names)
-    wide.to_csv(out / "comparison.csv", index=False)
+    atomic_write(out / "comparison.csv", wide.to_csv(index=False))
     plot_name = "comparison.png" if comparison_plot(wide, names, pct, out / "comparison.png") else None
     regressions = None
     if gate:
         regressions = [r for current in metrics[1:] for r in find_regressions(metrics[0], current, pct)]
     index = out / "index.html"
-    index.write_text(
-        render_compare_page(runs, tables, wide, links, plot_name, regressions, pct, baseline_given=gate),
-        encoding="utf-8",
-    )
+    atomic_write(index, render_compare_page(runs, tables, wide, links, plot_name, regressions, pct, baseline_given=gate))
     return index, regressions
 
 

@@ -270,6 +270,17 @@ def gate_banner(checklist: pd.DataFrame) -> str:
     return f'<span class="gate bad">Checklist gate: FAIL ({len(failed)} gating check(s): {esc(names)})</span>'
 
 
+def interrupted_banner(environment: dict[str, Any]) -> str:
+    """An interrupted run has no gate verdict: what it holds was measured before the signal."""
+    stopped = environment.get("interrupted")
+    if not isinstance(stopped, dict):
+        return ""
+    how = ("a second signal stopped it at once, before it judged" if stopped.get("forced")
+           else "items not reached are skipped as interrupted")
+    return (f'<span class="gate bad">Run interrupted by {esc(stopped.get("signal", "a signal"))}: no gate verdict; '
+            f"{how}; figures cover only what was measured before</span>")
+
+
 def summary_cards(run: RunData, tables: RunTables) -> str:
     records = run.records
     counts = tables.checklist["verdict"].value_counts() if not tables.checklist.empty else {}
@@ -308,7 +319,7 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], cs
         '<nav><a href="#checklist">Checklist</a><a href="#latency">Latency</a><a href="#concurrency">Concurrency</a>'
         '<a href="#plots">Plots</a><a href="#provider">Provider</a><a href="#outputs">Outputs</a>'
         '<a href="#environment">Environment</a><a href="#definitions">Definitions</a></nav>',
-        gate_banner(tables.checklist),
+        interrupted_banner(env) or gate_banner(tables.checklist),
         summary_cards(run, tables),
         bullet_box("warn", "Files missing from this results folder (their sections are empty)", run.missing),
         bullet_box("warn", "Problems reading the results", run.notes),

@@ -6,6 +6,7 @@ fills a figure or raises ``NoData`` with the reason the plot is left out; the pa
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from harness.measure.run_folder import atomic_write
 from harness.report.runs import RunData
 from harness.report.tables import RunTables
 
@@ -54,7 +56,9 @@ def new_figure(size_px: tuple[int, int]) -> Figure:
 
 def save_figure(figure: Figure, path: Path) -> None:
     # No bbox_inches="tight": the PNG keeps exactly the size the spec promises.
-    figure.savefig(path, dpi=DPI, format="png")
+    buffer = io.BytesIO()  # savefig would follow a link planted at ``path``; the rename replaces it
+    figure.savefig(buffer, dpi=DPI, format="png")
+    atomic_write(path, buffer.getvalue())
 
 
 def render_plots(run: RunData, tables: RunTables, out_dir: Path) -> list[PlotResult]:

@@ -273,18 +273,39 @@ class SuiteSession:
         """checklist.json, provider by provider in matrix order, items in the checklist's order."""
         write_json(self.run_dir / CHECKLIST_FILE, self.verdicts())
 
-    def finish(self) -> list[Verdict]:
-        """Give every matrix provider x checklist item a verdict ("skip: not run" when no test judged it)."""
+    def finish(self, interrupted: str | None = None) -> list[Verdict]:
+        """Give every matrix provider x checklist item a verdict ("skip: not run" when no test judged it).
+
+        ``interrupted`` (a signal's name): the run was stopped; unreached items say so, and so does
+        environment.json.
+        """
+        reason = (f"interrupted ({interrupted}) before this item was judged" if interrupted
+                  else "not run (deselected, or the run stopped before this item was judged)")
         for provider in self.providers:
             for check, title in CHECKS.items():
                 if (provider, check) not in self._verdicts:
-                    self._verdicts[(provider, check)] = Verdict(
-                        check, title, "skip", None, None, case=provider,
-                        reason="not run (deselected, or the run stopped before this item was judged)",
-                    )
+                    judged = self._judge_partial(provider, check) if interrupted else None
+                    self._verdicts[(provider, check)] = judged or Verdict(
+                        check, title, "skip", None, None, case=provider, reason=reason)
+        if interrupted:
+            self._environment["interrupted"] = {"signal": interrupted, "forced": False}
         self.save_checklist()
         self._save_sampler_cost()
         return self.verdicts()
+
+    def _judge_partial(self, provider: str, check: str) -> Verdict | None:
+        """After an interrupt: the item's verdict from what was measured, or None when that was nothing."""
+        try:
+            verdict = self.verdict(provider, check)
+        except Exception:  # noqa: BLE001 - partial evidence the judge cannot read counts as not reached
+            return None
+        state = self.state(provider)
+        if state.unavailable or state.load_error:
+            return verdict  # skipped (or failed) for its own reason, interrupt or not
+        if verdict.verdict == "skip":
+            return None
+        verdict.reason = "; ".join(p for p in (verdict.reason, "judged on what was measured before the interrupt") if p)
+        return verdict
 
     def _save_sampler_cost(self) -> None:
         """What measuring cost: the telemetry thread's CPU time over the time it ran (target < 1 % of a core)."""
