@@ -211,3 +211,56 @@ def test_http_connection_reuse_keeps_one_socket(server: RunningServer) -> None:
         assert len(ports) == 1
     finally:
         connection.close()
+
+
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> bool:
+    return not any(record.exc_info or "Traceback" in record.getMessage() for record in caplog.records)
+
+
+def test_client_gone_while_sending_its_body_leaves_no_traceback(server: RunningServer,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{"messages"')
+        time.sleep(0.05)
+    assert request(server.url, "GET", "/health").status == 200  # served the next request; logged nothing
+    assert no_tracebacks(caplog)
+
+
+def test_an_engine_failure_mid_stream_is_an_error_event_and_one_log_line(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = server.state.engine
+    real_stream = engine.stream
+
+    def failing_stream(request):
+        for index, item in enumerate(real_stream(request)):
+            if index == 2:
+                raise RuntimeError("device lost\nsecond line")
+            yield item
+
+    monkeypatch.setattr(engine, "stream", failing_stream)
+    streamed = chat(server.url, max_tokens=10, stream=True)
+    whole = chat(server.url, max_tokens=10)
+    events = streamed.events()
+    assert streamed.status == 200 and "[DONE]" not in events
+    assert events[-1]["error"]["type"] == "server_error" and "RuntimeError" in events[-1]["error"]["message"]
+    assert whole.status == 500 and whole.json()["error"]["type"] == "server_error"
+    lines = [r.getMessage() for r in caplog.records if r.name == "harness.serve"]
+    assert lines.count("generation failed: RuntimeError: device lost") == 2 and no_tracebacks(caplog)
+
+
+def test_a_bug_in_the_app_is_a_json_500_and_one_log_line(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import harness.serve.app as app_module
+
+    def broken(body: bytes):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(app_module, "parse_chat_request", broken)
+    reply = chat(server.url)
+    assert reply.status == 500 and "KeyError" in reply.json()["error"]["message"]
+    assert [r.getMessage() for r in caplog.records if r.name == "harness.serve"] == [
+        "POST /v1/chat/completions failed: KeyError: 'oops'"]
+    assert no_tracebacks(caplog)

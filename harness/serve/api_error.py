@@ -49,3 +49,9 @@ class ApiError(Exception):
 
 def bad_field(param: str, message: str) -> ApiError:
     return ApiError(400, message, param=param, code="invalid_value")
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: first line of the message``, for logs and bodies that must stay one line."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

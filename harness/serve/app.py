@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness.serve.api_error import ApiError
+from harness.serve.api_error import ApiError, one_line
 from harness.serve.completion import ChatCompletion
 from harness.serve.schemas import parse_chat_request
 from harness.serve.state import ModelState
 
+log = logging.getLogger("harness.serve")
 
-def build_app(state: ModelState, on_startup: Callable[[], None] | None = None) -> Starlette:
+
+def build_app(state: ModelState, on_startup: Callable[[], None] | None = None) -> OneLineErrors:
     """The app over ``state``; ``on_startup`` runs once the server has started (it starts the load)."""
 
     async def health(request: Request) -> Response:
@@ -59,15 +62,37 @@ def build_app(state: ModelState, on_startup: Callable[[], None] | None = None) -
         finally:
             state.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         ],
-        exception_handlers={ApiError: _api_error_handler, HTTPException: _http_error_handler},
+        exception_handlers={ApiError: _api_error_handler, HTTPException: _http_error_handler,
+                            Exception: _internal_error_handler},
         lifespan=lifespan,
     )
+    return OneLineErrors(app)
+
+
+class OneLineErrors:
+    """Outermost ASGI layer: a failure is one log line, never a traceback in the server's output.
+
+    Starlette answers an unexpected exception (with ``_internal_error_handler``'s JSON body) and
+    re-raises it for the server to log with its traceback; here it ends as one line instead. A
+    client that hangs up while its body is still arriving (``ClientDisconnect``) is not an error.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            return
+        except Exception as error:  # noqa: BLE001 - already answered with a 500; logged on one line
+            log.error("%s %s failed: %s", scope.get("method", ""), scope.get("path", ""), one_line(error))
 
 
 def check_key(request: Request, api_key: str | None) -> None:
@@ -109,6 +134,10 @@ def error_response(error: ApiError) -> Response:
 async def _api_error_handler(request: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)
     return error_response(error)
+
+
+async def _internal_error_handler(request: Request, error: Exception) -> Response:
+    return error_response(ApiError(500, f"the server failed on this request ({one_line(error)}): see its log"))
 
 
 async def _http_error_handler(request: Request, error: Exception) -> Response:

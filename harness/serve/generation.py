@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.serve.api_error import ApiError
+from harness.serve.api_error import ApiError, one_line
 from harness.serve.schemas import ChatParams
 from harness.targets.base import Request, TokenEvent
 
@@ -114,7 +114,7 @@ class GenerationPool:
         except HarnessError as error:  # the engine's own refusals are the caller's input
             generation.post(ApiError(400, str(error)))
         except Exception as error:  # an ORT failure mid-run: the client gets it, the server goes on
-            log.error("generation failed: %s: %s", type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+            log.error("generation failed: %s", one_line(error))
             generation.post(ApiError(500, f"generation failed: {type(error).__name__}"))
             outcome = Outcome("failed", 0, 0)
         finally:

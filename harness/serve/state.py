@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.providers import ProviderSettings, short_name
-from harness.serve.api_error import ApiError
+from harness.serve.api_error import ApiError, one_line
 from harness.serve.generation import GenerationPool
 from harness.targets.engine import Engine
 
@@ -51,7 +51,7 @@ class ModelState:
         except HarnessError as error:
             self.error, self.status = str(error), "failed"
         except Exception as error:  # ORT's own failures: name them on one line
-            self.error, self.status = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", "failed"
+            self.error, self.status = one_line(error), "failed"
         else:
             self.engine = engine
             self.pool = GenerationPool(engine, self.options.max_concurrency)
