@@ -50,6 +50,8 @@ def test_concurrency(suite: SuiteSession, target: SuiteTarget, provider: str, pr
             target.target, requests, CaseInfo(suite.run_id, case, "concurrency", prompt_length),
             concurrency=concurrency, total_requests=total, on_record=suite.add_record,
         )
+    for note in result.notes:  # e.g. the HTTP client saturating a core
+        print(f"{case}: {note}")
     _judge(suite, target, provider, case, requests, result, total)
 
 

@@ -152,7 +152,8 @@ def run_closed_loop(
     for thread in threads:
         thread.start()
     collector.join(threads)
-    return LoadResult(collector.records, _wall_s(collector.records, started))
+    wall_s = _wall_s(collector.records, started)
+    return LoadResult(collector.records, wall_s, client_load_notes(collector.records, wall_s))
 
 
 def poisson_arrivals(rate_per_s: float, seed: int, *, count: int | None = None, duration_s: float | None = None) -> list[float]:
@@ -238,7 +239,27 @@ def run_open_loop(
     notes = []
     if max_lag > 0.05:
         notes.append(f"dispatch fell up to {max_lag:.3f} s behind the arrival schedule (max_in_flight={max_in_flight})")
-    return LoadResult(collector.records, _wall_s(collector.records, started), notes)
+    wall_s = _wall_s(collector.records, started)
+    return LoadResult(collector.records, wall_s, notes + client_load_notes(collector.records, wall_s))
+
+
+# Share of one core above which the measuring client itself may delay what it measures (Python
+# runs one thread at a time, so one core is all the client's threads get together).
+CLIENT_CORE_WARNING = 0.8
+
+
+def client_core_share(records: list[RequestRecord], wall_s: float) -> float | None:
+    """CPU the target's client spent (HTTP: ``details["client_cpu_s"]`` per request) over the wall time."""
+    cpu = [r.details.get("client_cpu_s", 0.0) + r.details.get("client_post_cpu_s", 0.0)
+           for r in records if "client_cpu_s" in r.details]
+    return sum(cpu) / wall_s if cpu and wall_s > 0 else None
+
+
+def client_load_notes(records: list[RequestRecord], wall_s: float) -> list[str]:
+    share = client_core_share(records, wall_s)
+    if share is None or share < CLIENT_CORE_WARNING:
+        return []
+    return [f"the HTTP client used {share:.0%} of one core: it may be the bottleneck, and its timings late"]
 
 
 def _wall_s(records: list[RequestRecord], started: float) -> float:
