@@ -38,6 +38,7 @@ def test_health_names_the_model_and_the_provider_actually_executing(server: Runn
     assert body["model"] == "phi3-test" and body["provider"] == "cpu"
     assert body["execution_providers"][0] == "CPUExecutionProvider"
     assert body["context_length"] == 4096 and body["active_requests"] == 0
+    assert body["kv_budget_tokens"] > 4096 and body["kv_reserved_tokens"] == 0  # the tiny model's KV is small
 
 
 def test_models_lists_the_one_served_model(server: RunningServer) -> None:

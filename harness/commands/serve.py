@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1/* (default: no key)")
     parser.add_argument("--model-name", help="the model id clients see (default: the model folder's name)")
     parser.add_argument("--max-concurrency", type=int, default=64, help="requests generating at once; more wait (default 64)")
+    parser.add_argument("--kv-budget-gib", type=float, default=4.0,
+                        help="KV cache the requests in flight may reserve; more wait their turn (default 4)")
     parser.add_argument("--max-body-bytes", type=int, default=4 * 2**20, help="request body cap, 413 above it (default 4 MiB)")
 
 
@@ -33,11 +36,14 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--port must be in 0..65535 (got {args.port})")
     if args.max_concurrency < 1 or args.max_body_bytes < 1:
         raise HarnessError("--max-concurrency and --max-body-bytes must be >= 1")
+    if not (math.isfinite(args.kv_budget_gib) and args.kv_budget_gib > 0):
+        raise HarnessError(f"--kv-budget-gib must be a number > 0 (got {args.kv_budget_gib})")
     if args.api_key is not None and not args.api_key.strip():
         raise HarnessError("--api-key is empty: give a key, or leave the option out")
     logging.basicConfig(level=logging.INFO, format="phi3-harness serve: %(message)s", stream=sys.stderr)
     options = ServeOptions(
         model_dir=args.model, provider=args.provider, host=args.host, port=args.port, api_key=args.api_key,
         model_name=args.model_name, max_body_bytes=args.max_body_bytes, max_concurrency=args.max_concurrency,
+        kv_budget_gib=args.kv_budget_gib,
     )
     return serve_forever(options)

@@ -2,7 +2,7 @@
 
 Routes:
 - ``GET /health``: 200 ``{"status": "ok", "model", "provider" (the one actually executing),
-  "execution_providers", "context_length", "active_requests", ...}`` when ready; 503 with an
+  "execution_providers", "context_length", "kv_budget_tokens", "active_requests", ...}`` when ready; 503 with an
   OpenAI-style error body (code ``model_loading`` or ``model_load_failed``) otherwise. Never needs
   the API key, so probes and load balancers work without it.
 - ``GET /v1/models``: the one model served (``{"object": "list", "data": [...]}``).

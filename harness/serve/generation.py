@@ -6,7 +6,9 @@ DirectML, serialise inside the engine). The thread posts every event to the requ
 queue; between tokens it checks the request's ``cancel`` flag, so a client that goes away, a stop
 string, or shutdown ends the generation within one decode step.
 
-Events, in order: ``Accepted`` (prompt tokenized and within the context), ``TokenEvent`` per token,
+Before generating, a request reserves its KV cache in the pool's ``KVBudget`` (admission.py) and
+may wait there for room. Events, in order: ``Accepted`` (prompt tokenized and within the context),
+``TokenEvent`` per token,
 ``Usage``, then ``END``; or an ``ApiError`` then ``END``.
 """
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.serve.admission import KVBudget, kv_bytes_per_token
 from harness.serve.api_error import ApiError, one_line
 from harness.serve.schemas import ChatParams
 from harness.targets.base import Request, TokenEvent
@@ -74,10 +77,11 @@ def context_limit(engine: Any) -> int:
 
 
 class GenerationPool:
-    def __init__(self, engine: Any, max_workers: int) -> None:
+    def __init__(self, engine: Any, max_workers: int, kv_budget_bytes: int) -> None:
         self.engine = engine
         self.max_workers = max_workers
         self.limit = context_limit(engine)
+        self.kv = KVBudget(max(1, kv_budget_bytes // kv_bytes_per_token(engine)))
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="phi3-generate")
         self._lock = threading.Lock()
         self._in_flight: set[Generation] = set()
@@ -129,7 +133,16 @@ class GenerationPool:
         prompt_ids = self.engine.prompt_ids(Request(messages=params.messages))
         max_new = self._budget(len(prompt_ids), params.max_tokens)
         generation.post(Accepted(len(prompt_ids), max_new))
-        stream = self.engine.stream(engine_request(params, prompt_ids, max_new))
+        reserved = len(prompt_ids) + max_new  # the KV positions the engine will allocate
+        if not self.kv.acquire(reserved, generation.cancel):
+            return Outcome("cancelled", 0, max_new)
+        try:
+            return self._relay(generation, engine_request(params, prompt_ids, max_new))
+        finally:
+            self.kv.release(reserved)
+
+    def _relay(self, generation: Generation, request: Request) -> Outcome:
+        stream = self.engine.stream(request)
         generated = 0
         try:
             for item in stream:
@@ -137,10 +150,10 @@ class GenerationPool:
                 if isinstance(item, TokenEvent):
                     generated += 1
                     if generation.cancel.is_set():  # checked before the next decode step runs
-                        return Outcome("cancelled", generated, max_new)
+                        return Outcome("cancelled", generated, request.max_new_tokens)
         finally:
             stream.close()
-        return Outcome("finished", generated, max_new)
+        return Outcome("finished", generated, request.max_new_tokens)
 
     def _budget(self, prompt_tokens: int, max_tokens: int | None) -> int:
         room = self.limit - prompt_tokens

@@ -20,6 +20,9 @@ from harness.targets.engine import Engine
 
 DEFAULT_MAX_BODY_BYTES = 4 * 2**20  # a 128k-token prompt is ~0.5 MB of text; JSON escaping adds some
 DEFAULT_MAX_CONCURRENCY = 64  # worker threads; more requests queue (their wait counts in their TTFT)
+# KV cache that generations in flight may reserve (admission.py): with a real Phi-3 mini, ~10k
+# positions in fp16, ~5k in fp32; the tiny model's positions are so small it never binds.
+DEFAULT_KV_BUDGET_GIB = 4.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class ServeOptions:
     model_name: str | None = None  # the id clients see; default: the model folder's name
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    kv_budget_gib: float = DEFAULT_KV_BUDGET_GIB
 
 
 class ModelState:
@@ -54,7 +58,7 @@ class ModelState:
             self.error, self.status = one_line(error), "failed"
         else:
             self.engine = engine
-            self.pool = GenerationPool(engine, self.options.max_concurrency)
+            self.pool = GenerationPool(engine, self.options.max_concurrency, round(self.options.kv_budget_gib * 2**30))
             self.model_name = self.options.model_name or engine.folder.path.name
             self.status = "ready"
         finally:
@@ -92,6 +96,8 @@ class ModelState:
             "context_length": pool.limit,
             "load_s": round(engine.load_seconds, 3),
             "max_concurrency": pool.max_workers,
+            "kv_budget_tokens": pool.kv.budget_tokens,
+            "kv_reserved_tokens": pool.kv.reserved_tokens,
             "active_requests": pool.active,
             "serial_runs": engine.settings.serial_runs,
         }
