@@ -146,6 +146,19 @@ def test_an_invalid_byte_run_never_streams_its_valid_start(tokenizer: Phi3Tokeni
     assert all(set(d) <= {"\ufffd"} for d in deltas)
 
 
+def test_decode_stream_alone_streams_a_byte_that_decode_then_replaces(tiny_model_dir: Path) -> None:
+    """Why streaming.py adds a layer: the library's DecodeStream (installed version) emits "F" for
+    ``<0x46>`` although ``<0x46><0xA7>`` decodes to two U+FFFD. Should this start failing, the
+    library changed and the layer may be able to shrink (the properties above still hold it to account)."""
+    from tokenizers import Tokenizer
+    from tokenizers.decoders import DecodeStream
+
+    raw = Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json"))
+    stream = DecodeStream(skip_special_tokens=True)
+    assert [stream.step(raw, i) for i in byte_ids(b"\x46\xa7")] == ["F", None]
+    assert raw.decode(byte_ids(b"\x46\xa7")) == "\ufffd\ufffd"
+
+
 def test_a_special_token_inside_a_byte_run_does_not_end_it(tokenizer: Phi3Tokenizer) -> None:
     ids = [*byte_ids(b"\xc3"), 32002, *byte_ids(b"\xa9")]  # <|placeholder1|> between the bytes of "é"
     deltas, tail = stream(tokenizer, ids)
