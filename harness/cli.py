@@ -13,7 +13,12 @@ import sys
 import traceback
 from typing import Sequence
 
+from harness import __version__
 from harness.errors import one_line
+
+# what --help says (the module docstring above is for people reading the code)
+DESCRIPTION = ("Validate and benchmark Phi-3 on ONNX Runtime on this machine: generate a reply, diagnose the "
+               "providers, run the validation suites and write a report, serve an OpenAI-compatible endpoint.")
 
 COMMANDS = {
     "tiny-model": "harness.commands.tiny_model",
@@ -25,13 +30,28 @@ COMMANDS = {
 }
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none worth showing or already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, [], argparse.SUPPRESS) or "default" in text or not action.option_strings
+                or action.nargs == 0):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phi3-harness", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="phi3-harness", description=DESCRIPTION, formatter_class=_HelpFormatter,
+                                     epilog="Run 'phi3-harness COMMAND --help' for a command's options.")
+    parser.add_argument("--version", action="version", version=f"phi3-harness {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                                        formatter_class=_HelpFormatter)
         module.add_arguments(command_parser)
         # accepted after the command too; SUPPRESS keeps a later default from hiding the earlier flag
         command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -109,23 +109,34 @@ def test_cli_strict_flag_reaches_the_proof(tiny_model_dir: Path, capsys: pytest.
     assert json.loads(capsys.readouterr().out)["proof"]["strict"] is True
 
 
-def test_cli_exits_non_zero_with_one_line_for_an_unusable_provider(
+def test_cli_exits_non_zero_and_says_the_result_once_for_an_unusable_provider(
     tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if ACCELERATORS["dml"] in COMPILED_IN:
         pytest.skip("DirectML is compiled in here")
     assert _run_cli("--model", str(tiny_model_dir), "--provider", "dml") == 1
     captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.count("provider dml is not installed") == 1
+    assert "Result        NOT USABLE: provider dml is not installed" in captured.out
+    assert max(len(line) for line in captured.out.splitlines()) <= 100
+
+
+def test_cli_json_failure_adds_one_line_on_stderr(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if ACCELERATORS["dml"] in COMPILED_IN:
+        pytest.skip("DirectML is compiled in here")
+    assert _run_cli("--model", str(tiny_model_dir), "--provider", "dml", "--json") == 1
+    captured = capsys.readouterr()
     error_lines = captured.err.strip().splitlines()
     assert len(error_lines) == 1 and error_lines[0].startswith("phi3-harness doctor: provider dml is not installed")
-    assert "Result        NOT USABLE" in captured.out
+    assert json.loads(captured.out)["ok"] is False
 
 
 def test_cli_text_names_every_section(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run_cli("--model", str(tiny_model_dir)) == 0
     out = capsys.readouterr().out
     for heading in ("System", "ONNX Runtime", "Packages", "Compiled in", "Model", "Providers", "EP devices",
-                    "Proof of execution", "Good to know", "Result        OK"):
+                    "Proof of execution", "checked and not found here", "Result        OK"):
         assert heading in out
 
 

@@ -21,13 +21,15 @@ def test_json_output_has_ids_text_and_timings() -> None:
     assert data["ttft_s"] > 0 and data["decode_tok_s"] > 0
 
 
-def test_streamed_text_is_followed_by_a_summary_line() -> None:
+def test_streamed_text_is_followed_by_two_summary_lines() -> None:
     greedy = json.loads(_generate("Hello", "--max-new-tokens", "8", "--json").stdout)
+    assert greedy["e2e_s"] >= greedy["ttft_s"] > 0
     result = _generate("Hello", "--max-new-tokens", "8")
     assert result.returncode == 0, result.stderr
-    text, summary = result.stdout.rstrip("\n").rsplit("\n", 1)
+    text, timings, counts = result.stdout.rstrip("\n").rsplit("\n", 2)
     assert text == greedy["text"]
-    assert "TTFT" in summary and "decode" in summary and "completion 8 tokens" in summary
+    assert "TTFT" in timings and "E2E" in timings and "decode" in timings and "completion 8 tokens" in counts
+    assert max(len(timings), len(counts)) <= 100
 
 
 def test_seeded_sampling_repeats() -> None:

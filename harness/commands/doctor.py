@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(render(report)))
     if not report["ok"]:
-        print(f"phi3-harness doctor: {report['reason']}", file=sys.stderr)
+        if args.json:  # the text form already ends on its Result line: say it once
+            print(f"phi3-harness doctor: {report['reason']}", file=sys.stderr)
         return 1
     return 0
 
@@ -81,18 +82,18 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"  PROBLEM: {problem}")
     lines.append(f"Compiled in   {', '.join(runtime['compiled_in']) or 'nothing'}")
     if model["valid"]:
-        lines.append(
+        lines.append(_wrapped(
             f"Model         {model['path']} ({model['source']}): valid, {model['model_type']}, "
             f"{model['layers']} layers, vocab {model['vocab_size']}, context {model['context_length']}, "
-            f"built for {', '.join(model['built_for'])}"
-        )
+            f"built for {', '.join(model['built_for'])}", "", hang=" " * 14))
     else:
         lines.append(f"Model         {model['path'] or '?'} ({model['source']}): NOT VALID: {model['error']}")
     lines += ["", "Providers (decided by creating a session on the model)"]
     for probe in report["probes"]:
-        lines.append(f"  {probe['name']:<5} {_STATUS_WORDS[probe['status']]:<14} {probe['reason']}")
+        lines.append(_wrapped(f"{probe['name']:<5} {_STATUS_WORDS[probe['status']]:<14} {probe['reason']}", "  ",
+                              hang=" " * 21))
         if probe.get("threading"):
-            lines.append(f"  {'':<5} {'':<14} threads: {threading_text(probe['threading'])}")
+            lines.append(_wrapped(f"threads: {threading_text(probe['threading'])}", " " * 23, hang="  "))
         lines += [_wrapped(f"how: {note}", "        ") for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]
@@ -108,14 +109,16 @@ def render(report: dict[str, Any]) -> list[str]:
     others = [trap for trap in report["traps"] if not trap["applies"]]
     if applying:
         lines += ["", "Known traps that apply here"]
-        lines += [f"  ! {trap['title']}: {trap['text']}" for trap in applying]
-    lines += ["", "Good to know (not detected here)"]
-    lines += [f"  - {trap['title']}: {trap['text']}" for trap in others]
+        lines += [_wrapped(f"! {trap['title']}: {trap['text']}", "  ") for trap in applying]
+    if others:
+        # titles only: these did not match this machine, so their text would read like a finding
+        lines += ["", "Other known traps, checked and not found here (details: doctor --json)"]
+        lines += [_wrapped(f"- {trap['title']}", "  ") for trap in others]
     if report.get("unverified_on_hardware"):
         lines += ["", "Unverified on hardware (built from ONNX Runtime's sources; no such device ran it here)"]
         lines += [_wrapped(f"? {flag}", "  ") for flag in report["unverified_on_hardware"]]
     verdict = "OK" if report["ok"] else "NOT USABLE"
-    lines += ["", f"Result        {verdict}: {report['reason']}"]
+    lines += ["", _wrapped(f"Result        {verdict}: {report['reason']}", "", hang=" " * 14)]
     return lines
 
 
@@ -152,8 +155,9 @@ def _render_proof(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _wrapped(text: str, indent: str) -> str:
+def _wrapped(text: str, indent: str, hang: str = "  ") -> str:
     """One item over as many 100-column lines as it needs, continuation lines indented under it."""
     import textwrap
 
-    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + "  ")
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + hang,
+                         break_on_hyphens=False, break_long_words=False)

@@ -19,7 +19,7 @@ from harness.targets.base import Request, TokenEvent, Usage
 _GENERATE_META = dict(run_id="", case_id="generate", test="generate", target="engine", provider="", prompt_length=0,
                       concurrency=1, request_index=0, worker=0, cold=True)
 
-HELP = "Generate a reply to one prompt with the reference engine; print TTFT, decode tok/s and token counts."
+HELP = "Generate a reply to one prompt with the reference engine; print TTFT, E2E, decode tok/s and token counts."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,14 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder, or a preset: tiny (the default) or small (memory-bound int4)")
     parser.add_argument("--provider", default="cpu", help="cpu, dml, qnn or cuda (default cpu)")
     parser.add_argument("--system", help="an optional system message")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=64,
+                        help="stop after this many generated tokens (or at the end-of-turn token)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--greedy", action="store_true", help="argmax decoding (the default)")
     mode.add_argument("--temperature", type=float, help="sample at this temperature instead of greedy")
-    parser.add_argument("--top-k", type=int, default=0, help="with --temperature: keep the k best tokens")
+    parser.add_argument("--top-k", type=int, default=0, help="with --temperature: keep the k best tokens (default: 0, all)")
     parser.add_argument("--top-p", type=float, default=1.0, help="with --temperature: nucleus mass")
     parser.add_argument("--seed", type=int, help="with --temperature: seed for repeatable sampling")
-    parser.add_argument("--kv-strategy", choices=KV_STRATEGIES, default="auto")
+    parser.add_argument("--kv-strategy", choices=KV_STRATEGIES, default="auto",
+                        help="where the KV cache lives between steps; auto picks the provider's best")
     parser.add_argument("--config", help="run config (TOML path or configs/ name) for the provider's options and threads")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set provider.cpu.intra_op_num_threads=1")
@@ -74,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(file=sys.stdout)
-        print(
-            f"--- provider {summary['provider']} | load {engine.load_seconds:.2f} s | TTFT {summary['ttft_s'] * 1000:.1f} ms"
-            f" | decode {_fmt(summary['decode_tok_s'])} tok/s | prompt {usage.prompt_tokens} tokens"
-            f" | completion {usage.completion_tokens} tokens ({usage.finish_reason})"
-        )
+        # two lines, so that each fits 100 columns: timings, then token counts
+        print(f"--- provider {summary['provider']} | load {engine.load_seconds:.2f} s | TTFT {_ms(summary['ttft_s'])}"
+              f" | E2E {_ms(summary['e2e_s'])} | decode {_fmt(summary['decode_tok_s'])} tok/s")
+        print(f"--- prompt {usage.prompt_tokens} tokens | completion {usage.completion_tokens} tokens"
+              f" ({usage.finish_reason})")
     return 0
 
 
@@ -102,8 +104,20 @@ def _sampling(args: argparse.Namespace) -> SamplingParams:
         raise HarnessError(f"--seed must be >= 0 (got {args.seed}): use any non-negative integer")
     if args.max_new_tokens < 1:
         raise HarnessError(f"--max-new-tokens must be >= 1 (got {args.max_new_tokens})")
+    _check_sampling_flags(args)
     temperature = 1.0 if args.temperature is None else args.temperature
     return SamplingParams(args.temperature is None, temperature, args.top_k, args.top_p, args.seed)
+
+
+def _check_sampling_flags(args: argparse.Namespace) -> None:
+    """Sampling options only mean something when sampling: refuse them with greedy instead of ignoring them."""
+    given = [flag for flag, value, unset in (("--top-k", args.top_k, 0), ("--top-p", args.top_p, 1.0),
+                                             ("--seed", args.seed, None)) if value != unset]
+    if given and args.temperature is None:
+        mode = "--greedy" if args.greedy else "greedy decoding (the default)"
+        verb = "has" if len(given) == 1 else "have"
+        raise HarnessError(f"{', '.join(given)} {verb} no effect with {mode}: "
+                           "add --temperature T (e.g. --temperature 0.7) to sample, or drop it")
 
 
 def _check_fits(engine: Engine, messages: tuple[tuple[str, str], ...], max_new_tokens: int) -> None:
@@ -135,6 +149,7 @@ def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Us
         "output_ids": record.output_ids,
         "text": engine.tokenizer.decode(record.output_ids),
         "ttft_s": record.ttft_s,
+        "e2e_s": record.e2e_s,
         "decode_tok_s": record.decode_tok_s,
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -149,3 +164,7 @@ def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Us
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"

@@ -187,7 +187,7 @@ def traps(info: PlatformInfo, runtime: dict[str, Any], probes: list[dict[str, An
         ),
         _trap(
             "woa-emulated-python", woa and info.emulated_python,
-            "This Python runs emulated",
+            "An x64 Python on an Arm CPU runs emulated",
             (f"The CPU is {info.cpu_arch} but this Python is {info.python_arch}. " if info.emulated_python
              else "On Windows on Arm an x64 Python runs under emulation. ")
             + "That is how DirectML is reached on Snapdragon, but CPU-provider timings are slower than native.",

@@ -112,7 +112,10 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
         said = summarise_ort_log(logged) or "ORT gave no error"
         reason = f"{ep} is installed but ORT dropped it and ran on {', '.join(got)}: {said}"
         return ProbeResult(settings.name, ep, "failing", reason, logged, True, got, seconds, **found)
-    reason = f"session created on {ep} ({', '.join(got)})"
+    # the session's list names the fallback behind the requested EP (e.g. "DmlExecutionProvider, then
+    # CPUExecutionProvider"); saying the EP twice when it is the only one reads like a typo
+    others = [name for name in got if name != ep]
+    reason = f"session created on {ep}" + (f" (then {', '.join(others)} for what it cannot run)" if others else "")
     return ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds, **found,
                        threading=threading_in_effect(session))
 
