@@ -74,6 +74,19 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Slo:
+    """Service-level objectives per request (harness/judge/slo.py); unset ones are not applied."""
+
+    ttft_s: float | None = None  # time to first token, <=
+    tpot_s: float | None = None  # time per output token after the first, <=
+    e2el_s: float | None = None  # end-to-end latency, <=
+
+    def limits(self) -> dict[str, float]:
+        """{"ttft": 0.3, ...} for the objectives that are set (vLLM/AIPerf/GuideLLM names)."""
+        return {name[:-2]: value for name, value in vars(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Telemetry:
     interval_s: float = 0.05  # sampling period
     enabled: bool = True
@@ -86,7 +99,9 @@ OPTION_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     **{(name, "execution_mode"): ("sequential", "parallel") for name in SPECS},
 }
 
-SECTIONS: dict[str, type] = {"matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "telemetry": Telemetry}
+SECTIONS: dict[str, type] = {
+    "matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "slo": Slo, "telemetry": Telemetry,
+}
 PROVIDER_KEYS = ("threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "strict")
 
 
@@ -96,6 +111,7 @@ class Config:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)  # [provider.<name>]
     fallback: Fallback = Fallback()
     thresholds: Thresholds = Thresholds()
+    slo: Slo = Slo()
     telemetry: Telemetry = Telemetry()
     sources: tuple[str, ...] = ()  # files and "override", in the order applied
 
@@ -382,5 +398,8 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
         value = getattr(config.thresholds, f.name)
         if value < 0:
             fail(f"thresholds.{f.name}", f"must be >= 0, got {value}", "use a non-negative value")
+    for name, value in config.slo.limits().items():
+        if not value > 0 or value == float("inf"):
+            fail(f"slo.{name}_s", f"must be a positive, finite number of seconds, got {value}", "e.g. 0.3")
     if config.thresholds.provider_share_min > 1:
         fail("thresholds.provider_share_min", f"is a fraction, got {config.thresholds.provider_share_min}", "use 0..1")

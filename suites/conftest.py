@@ -211,6 +211,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if suite_session is None:
         return
     write = terminalreporter.write_line
+    _write_serving_summary(write, suite_session)
     terminalreporter.section("phi3-harness checklist")
     for choice in suite_session.provider_choices:
         for passed in choice["passed_over"]:
@@ -228,3 +229,20 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         write(f"report: {build_report(suite_session.run_dir)}")
     except (HarnessError, OSError) as error:
         write(f"report not written: {one_line(error)}")
+
+
+def _write_serving_summary(write, suite_session: SuiteSession) -> None:
+    """Per target and provider: throughput and mean/p50/p99 latencies, read back from the run folder."""
+    from harness.measure.results import load_records
+    from harness.report.summary import summarize_run
+    from harness.report.terminal import summary_lines
+
+    try:
+        records = load_records(suite_session.run_dir)
+    except (HarnessError, OSError) as error:
+        write(f"no serving summary: {one_line(error)}")
+        return
+    limits = suite_session.config.slo.limits()
+    for summary in summarize_run(records, limits):
+        for line in summary_lines(summary, limits):
+            write(line)

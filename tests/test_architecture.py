@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "harness"
 
 # Lowest first. A module may import its own layer or lower ones, never a higher one.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("harness", "harness.errors", "harness.stats", "harness.cache"),
+    ("harness", "harness.errors", "harness.stats", "harness.cache", "harness.units"),
     ("harness.model",),
     ("harness.providers",),
     ("harness.config",),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.commands.matrix_flags import add_matrix_flags, flag_overrides
 from harness.errors import HarnessError
 from harness.model.default_model import resolve_model
 from harness.model.folder import load_model_folder
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", help="model name to send to --target-url (default: the first of its /v1/models)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set thresholds.first_response_s=0.2")
+    add_matrix_flags(parser)
     parser.add_argument("--out", help="run folder to write (default: reports/<run-id>)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --out be the folder of an earlier run: its files are deleted first")
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.judge.checklist import gate
     from harness.measure.results import CHECKLIST_FILE, load_checklist, new_run_dir
 
+    args.overrides = [*args.overrides, *flag_overrides(args)]  # the suites get them as --set too
     overrides = dict(parse_override(text) for text in args.overrides)
     # A bad config, model folder or explicitly named provider is a one-line error here, not a pytest crash.
     config = load_config(args.config, overrides)
