@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge.slo import good_requests, goodput, parse_slo
+from harness.judge.goodput import good_requests, goodput
+from harness.judge.slo import parse_slo
 from harness.report.summary import busy_seconds, goodput_by_case, summarize_run
 from harness.report.terminal import WIDTH, render_summaries
 

@@ -1,4 +1,4 @@
-"""Service-level objectives and goodput, with the names vLLM bench, AIPerf and GuideLLM use.
+"""Service-level objectives, with the names vLLM bench, AIPerf and GuideLLM use.
 
 A request is *good* when it succeeded and meets every SLO that is set: ``ttft`` (time to first
 token), ``tpot`` (time per output token after the first) and ``e2el`` (end-to-end latency).
@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Mapping
-
-import pandas as pd
 
 from harness.errors import HarnessError
 from harness.units import duration
@@ -65,42 +62,3 @@ def check_limit(name: str, seconds: float) -> None:
 def describe(limits: Mapping[str, float]) -> str:
     """``ttft<=300 ms, tpot<=50 ms`` for headings and reasons."""
     return ", ".join(f"{name}<={duration(limit)}" for name, limit in limits.items())
-
-
-def good_requests(records: pd.DataFrame, limits: Mapping[str, float]) -> pd.Series:
-    """True per record when it succeeded and meets every objective."""
-    good = records["ok"].astype(bool).copy()
-    for name, limit in limits.items():
-        values = pd.to_numeric(records[SLO_COLUMNS[name]], errors="coerce")
-        if name == "tpot":
-            met = values.isna() & (records["completion_tokens"] <= 1) | (values <= limit)
-        else:
-            met = values <= limit  # a missing TTFT or E2E never meets an objective
-        good &= met.fillna(False).astype(bool)
-    return good
-
-
-@dataclass(frozen=True)
-class Goodput:
-    good: int
-    total: int
-    duration_s: float | None
-
-    @property
-    def share(self) -> float | None:
-        return self.good / self.total if self.total else None
-
-    @property
-    def per_s(self) -> float | None:
-        return self.good / self.duration_s if self.duration_s else None
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {"good": self.good, "total": self.total, "share": self.share, "goodput_per_s": self.per_s,
-                "duration_s": self.duration_s}
-
-
-def goodput(records: pd.DataFrame, limits: Mapping[str, float], duration_s: float | None) -> Goodput:
-    """Good requests among ``records`` (failed ones count in the total) over ``duration_s``."""
-    if records.empty:
-        return Goodput(0, 0, duration_s)
-    return Goodput(int(good_requests(records, limits).sum()), len(records), duration_s)

@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from harness.judge.slo import Goodput, goodput
+from harness.judge.goodput import Goodput, goodput
 from harness.stats import finite
 
 # metric label -> (records column, is a list column)
