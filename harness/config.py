@@ -100,8 +100,17 @@ OPTION_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     **{(name, "execution_mode"): ("sequential", "parallel") for name in SPECS},
 }
 
+
+@dataclass(frozen=True)
+class Http:  # run --target-url: timeouts (a request past one is a failed record), /health's loading wait
+    connect_s: float = 5.0
+    first_byte_s: float = 60.0  # request sent -> response headers
+    total_s: float = 300.0  # submit -> end of the answer
+    health_wait_s: float = 60.0
+
+
 SECTIONS: dict[str, type] = {
-    "matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "slo": Slo, "telemetry": Telemetry,
+    "matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "slo": Slo, "telemetry": Telemetry, "http": Http,
 }
 PROVIDER_KEYS = ("threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "strict")
 
@@ -114,6 +123,7 @@ class Config:
     thresholds: Thresholds = Thresholds()
     slo: Slo = Slo()
     telemetry: Telemetry = Telemetry()
+    http: Http = Http()
     sources: tuple[str, ...] = ()  # files and "override", in the order applied
 
     def provider(self, name: str) -> ProviderConfig:
@@ -340,6 +350,10 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
             fail(key, f"must be >= {low}, got {value}", "raise it")
     if config.telemetry.interval_s <= 0:
         fail("telemetry.interval_s", f"must be > 0, got {config.telemetry.interval_s}", "use e.g. 0.05")
+    for f in fields(Http):
+        value = getattr(config.http, f.name)
+        if value < 0 or (value == 0 and f.name != "health_wait_s"):  # a zero wait: judge /health at once
+            fail(f"http.{f.name}", f"must be > 0, got {value}", "use a number of seconds")
     for name, entry in config.providers.items():
         for key in ("threads", "intra_op_num_threads", "inter_op_num_threads"):
             value = getattr(entry, key)

@@ -46,3 +46,21 @@ def test_serving_process_is_found_by_its_port_and_model_names_are_listed() -> No
 def test_a_server_on_another_machine_is_not_sampled() -> None:
     process, reason = listening_process(parse_endpoint("http://192.0.2.1:8000"))
     assert process is None and "not on this machine" in reason
+
+
+def test_http_timeouts_come_from_the_config_and_reach_the_target(tmp_path) -> None:
+    from harness.config import load_config
+    from harness.suite.remote_target import RemoteOptions, connect
+
+    config = load_config("quick", {"http.first_byte_s": 0.25, "http.total_s": 0.5, "http.health_wait_s": 0})
+    with scripted_server() as server:
+        remote = connect(RemoteOptions(server.url), _tiny_dir(), config.http)
+        timeouts = remote.suite_target.target.timeouts
+        remote.suite_target.target.close()
+    assert (timeouts.first_byte_s, timeouts.total_s) == (0.25, 0.5)
+
+
+def _tiny_dir():
+    from harness.model.default_model import default_model_dir
+
+    return default_model_dir()

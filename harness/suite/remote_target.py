@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+from harness.config import Http
 from harness.errors import HarnessError
 from harness.measure.results import Verdict
 from harness.model.folder import load_model_folder
@@ -21,7 +22,7 @@ from harness.model.tokenizer import Phi3Tokenizer
 from harness.suite.remote import Health, listening_process, model_names, probe_health
 from harness.suite.targets import SuiteTarget
 from harness.targets.http import HttpTarget
-from harness.targets.http_conn import parse_endpoint
+from harness.targets.http_conn import HttpTimeouts, parse_endpoint
 
 REMOTE = "remote"  # the provider axis value of an HTTP target (the server's provider is its business)
 PROCESS_ITEMS = ("memory", "memory_stable", "cpu_usage")
@@ -67,17 +68,19 @@ class Remote:
         }
 
 
-def connect(options: RemoteOptions, default_model_dir: Path) -> Remote:
+def connect(options: RemoteOptions, default_model_dir: Path, settings: Http | None = None) -> Remote:
     """Health first (a one-line error when nothing answers), then the target and the process."""
+    settings = settings or Http()
     endpoint = parse_endpoint(options.url)
-    health = probe_health(endpoint, options.api_key)
+    health = probe_health(endpoint, options.api_key, wait_s=settings.health_wait_s)
     if not any(answer.status is not None for answer in health.tried):
         raise HarnessError(f"nothing answers at {endpoint.url} ({health.detail}): start the server first, "
                            "e.g. phi3-harness serve --port 8000")
     folder = load_model_folder(options.model_dir or default_model_dir)
     tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
     name = options.model_name or next(iter(model_names(endpoint, options.api_key)), None)
-    target = HttpTarget(options.url, api_key=options.api_key, model_name=name, tokenizer=tokenizer)
+    timeouts = HttpTimeouts(settings.connect_s, settings.first_byte_s, settings.total_s)
+    target = HttpTarget(options.url, api_key=options.api_key, model_name=name, tokenizer=tokenizer, timeouts=timeouts)
     process, reason = listening_process(endpoint)
     suite_target = SuiteTarget("http", target, tokenizer, tokenizer_is_the_servers=options.model_dir is not None)
     return Remote(options, health, process, reason, suite_target)

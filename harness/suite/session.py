@@ -154,7 +154,7 @@ class SuiteSession:
             raise ModelLoadFailed(state.load_error)
         if self.remote is None:
             try:
-                self.remote = connect(self.remote_options, self.model_dir)
+                self.remote = connect(self.remote_options, self.model_dir, self.config.http)
             except HarnessError as error:
                 state.load_error = str(error)
                 raise ModelLoadFailed(state.load_error) from None
