@@ -44,10 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # imported here: the CLI imports every command module to build its parser, and these pull in
-    # pandas (~150 ms) that `generate` and `doctor` never need
+    # imported here: the CLI imports every command module to build its parser
     from harness.config import load_config, parse_override
-    from harness.judge.checklist import gate
     from harness.measure.results import CHECKLIST_FILE, load_checklist, new_run_dir
 
     args.overrides = [*args.overrides, *flag_overrides(args)]  # the suites get them as --set too
@@ -79,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         if verdict.verdict == "fail" and verdict.gating:
             print(f"FAIL {verdict.check} [{verdict.case}]: measured {verdict.measured} vs threshold "
                   f"{verdict.comparison} {verdict.threshold} {verdict.unit}: {verdict.reason}", file=sys.stderr)
+    from harness.judge.checklist import gate  # pandas (~150 ms): after the suites, not before them
+
     code = gate(verdicts)
     if code == 0 and status not in (0, 5):
         print(f"the suites ended with pytest status {status} (errors outside the checklist): see the output above",
