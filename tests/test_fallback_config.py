@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import SMALL_MATRIX, run_cli
 
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.providers import choose_provider, make_probe_fn
 from harness.measure.results import load_checklist
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -44,39 +41,30 @@ def test_an_unknown_provider_in_the_chain_names_the_key_and_file(tmp_path: Path)
         load_config(path)
 
 
-def test_a_named_provider_that_is_switched_off_stops_the_run_with_one_line(tmp_path: Path) -> None:
+def test_a_named_provider_that_is_switched_off_stops_the_run_with_one_line(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--provider", "cpu", "--set", "fallback.disabled=cpu",
-         "--out", str(out), "--no-report"],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
-    )
+    result = run_cli(capsys, "run", "--provider", "cpu", "--set", "fallback.disabled=cpu", "--out", str(out),
+                     "--no-report")
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "provider cpu is switched off in the config (fallback.disabled)" in lines[0]
     assert not (out / "checklist.json").exists()  # stopped before measuring anything
 
 
-def test_suites_skip_a_disabled_provider_listed_in_the_matrix_with_the_reason(tmp_path: Path) -> None:
+def test_suites_skip_a_disabled_provider_listed_in_the_matrix_with_the_reason(tmp_path: Path, capfd) -> None:
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--set", "matrix.providers=dml", "--set", "fallback.disabled=dml",
-         "--out", str(out), "--no-report", "--", "-k", "latency or checklist"],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
-    )
+    result = run_cli(capfd, "run", "--set", "matrix.providers=dml", "--set", "fallback.disabled=dml",
+                     "--out", str(out), "--no-report", "--", "-k", "latency or checklist")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     dml = load_checklist(out)
     assert dml and all(v.case.startswith("dml") and v.verdict == "skip" for v in dml)
     assert {v.reason for v in dml} == {"dml is switched off in the config (fallback.disabled)"}
 
 
-def test_auto_in_the_matrix_runs_on_the_first_usable_provider(tmp_path: Path) -> None:
+def test_auto_in_the_matrix_runs_on_the_first_usable_provider(tmp_path: Path, capfd) -> None:
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--provider", "auto", "--out", str(out), "--no-report",
-         "--", "-k", "latency or checklist"],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
-    )
+    result = run_cli(capfd, "run", "--provider", "auto", *SMALL_MATRIX[2:], "--out", str(out), "--no-report",
+                     "--", "-k", "latency or checklist")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "auto chose cpu" in result.stdout and "auto passed over dml" in result.stdout
     assert {v.case.split("-")[0] for v in load_checklist(out)} == {"cpu"}

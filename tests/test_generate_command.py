@@ -1,4 +1,8 @@
-"""`phi3-harness generate` streams a reply from the tiny model and reports its own timings."""
+"""`phi3-harness generate` streams a reply from the tiny model and reports its own timings.
+
+One test runs the real command in a fresh process; the rest call the CLI's ``main`` in-process
+(tests/cli_run.py): the same parser, command and error boundary, without seconds of start-up each.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,24 @@ import json
 import subprocess
 import sys
 
+import pytest
+from cli_run import run_cli
 
-def _generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "generate", *args], capture_output=True, text=True, timeout=120)
+
+@pytest.fixture
+def _generate(capsys):
+    return lambda *args: run_cli(capsys, "generate", *args)
 
 
-def test_json_output_has_ids_text_and_timings() -> None:
+def test_the_installed_command_streams_json_end_to_end() -> None:
+    result = subprocess.run([sys.executable, "-m", "harness", "generate", "Hello", "--max-new-tokens", "4", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert len(data["output_ids"]) == data["completion_tokens"] == 4 and data["text"].strip()
+
+
+def test_json_output_has_ids_text_and_timings(_generate) -> None:
     result = _generate("Hello", "--max-new-tokens", "12", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -21,7 +37,7 @@ def test_json_output_has_ids_text_and_timings() -> None:
     assert data["ttft_s"] > 0 and data["decode_tok_s"] > 0
 
 
-def test_streamed_text_is_followed_by_two_summary_lines() -> None:
+def test_streamed_text_is_followed_by_two_summary_lines(_generate) -> None:
     greedy = json.loads(_generate("Hello", "--max-new-tokens", "8", "--json").stdout)
     assert greedy["e2e_s"] >= greedy["ttft_s"] > 0
     result = _generate("Hello", "--max-new-tokens", "8")
@@ -32,22 +48,22 @@ def test_streamed_text_is_followed_by_two_summary_lines() -> None:
     assert max(len(timings), len(counts)) <= 100
 
 
-def test_seeded_sampling_repeats() -> None:
+def test_seeded_sampling_repeats(_generate) -> None:
     runs = [json.loads(_generate("Hi", "--temperature", "1.2", "--seed", "5", "--json").stdout)["output_ids"] for _ in range(2)]
     assert runs[0] == runs[1]
 
 
-def test_an_unavailable_provider_is_one_line_without_traceback() -> None:
+def test_an_unavailable_provider_is_one_line_without_traceback(_generate) -> None:
     result = _generate("Hello", "--provider", "dml")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr and "DmlExecutionProvider" in result.stderr
 
 
-def test_missing_model_folder_is_one_line(tmp_path) -> None:
+def test_missing_model_folder_is_one_line(_generate, tmp_path) -> None:
     result = _generate("Hello", "--model", str(tmp_path / "absent"))
     assert result.returncode == 2 and "does not exist" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_temperature_zero_is_an_error_not_silent_sampling() -> None:
+def test_temperature_zero_is_an_error_not_silent_sampling(_generate) -> None:
     result = _generate("Hello", "--temperature", "0")
     assert result.returncode == 2 and "temperature must be > 0" in result.stderr

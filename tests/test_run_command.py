@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import SMALL_MATRIX, run_cli
 
 from harness.judge.checklist import CHECKS
 from harness.measure.results import load_checklist, load_records
@@ -72,17 +73,18 @@ def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
     assert any("QNN" in flag for flag in environment["onnxruntime"]["unverified_on_hardware"])
 
 
-def test_an_impossible_threshold_fails_the_gate_naming_the_check(tmp_path: Path) -> None:
-    result = _run("--set", "thresholds.first_response_s=0.000001", "--out", str(tmp_path / "r"), "--no-report")
+def test_an_impossible_threshold_fails_the_gate_naming_the_check(tmp_path: Path, capfd) -> None:
+    result = run_cli(capfd, "run", *SMALL_MATRIX, "--set", "thresholds.first_response_s=0.000001",
+                     "--out", str(tmp_path / "r"), "--no-report")
     assert result.returncode == 1
     assert "FAIL first_response" in result.stderr
     assert "first_response" in {v.check for v in load_checklist(tmp_path / "r") if v.verdict == "fail"}
 
 
-def test_a_malformed_config_key_is_a_one_line_error(tmp_path: Path) -> None:
+def test_a_malformed_config_key_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[matrix]\nprompt_lenghts = [16]\n")
-    result = _run("--config", str(config), "--out", str(tmp_path / "r"))
+    result = run_cli(capsys, "run", "--config", str(config), "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "prompt_lenghts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
@@ -105,20 +107,17 @@ def test_an_interrupted_run_leaves_readable_results(tmp_path: Path) -> None:
     assert os.path.getsize(results) > 0
 
 
-def test_a_real_run_compared_with_itself_passes_the_gate_at_zero_percent(quick_run, tmp_path: Path) -> None:
+def test_a_real_run_compared_with_itself_passes_the_gate_at_zero_percent(quick_run, tmp_path: Path, capsys) -> None:
     # real_responses holds prompts of several lengths under one case id: each must still pair with itself
     _, out = quick_run
-    result = subprocess.run(
-        [sys.executable, "-m", "harness", "report", str(out), "--baseline", str(out), "--fail-on-regression", "0",
-         "--out", str(tmp_path / "cmp")],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-    )
+    result = run_cli(capsys, "report", str(out), "--baseline", str(out), "--fail-on-regression", "0",
+                     "--out", str(tmp_path / "cmp"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "regression gate: PASS" in result.stdout
 
 
-def test_a_broken_model_folder_is_one_line_before_anything_runs(tmp_path: Path) -> None:
-    result = _run("--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "r"))
+def test_a_broken_model_folder_is_one_line_before_anything_runs(tmp_path: Path, capsys) -> None:
+    result = run_cli(capsys, "run", "--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
 
@@ -139,8 +138,8 @@ def test_plain_pytest_on_a_model_that_does_not_load_fails_model_loads(tiny_model
     assert all(v.verdict == "skip" and "did not load" in v.reason for k, v in verdicts.items() if k != "model_loads")
 
 
-def test_an_explicitly_named_provider_that_is_not_usable_stops_the_run(tmp_path: Path) -> None:
-    result = _run("--provider", "dml", "--out", str(tmp_path / "r"))
+def test_an_explicitly_named_provider_that_is_not_usable_stops_the_run(tmp_path: Path, capsys) -> None:
+    result = run_cli(capsys, "run", "--provider", "dml", "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "provider dml is not installed" in result.stderr
     assert not (tmp_path / "r").exists()  # stopped before measuring anything

@@ -1,0 +1,35 @@
+"""Run the CLI in this process (the parser, the command and its error boundary: exactly `main`).
+
+A fresh interpreter costs seconds here; tests whose point is the process boundary (exit status of a
+real process, signals, imports at start-up) start one, the others call ``main`` through this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness import cli
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(capture, *argv: str) -> Result:
+    """``capture``: pytest's capsys, or capfd where a child process writes too (`run` starts pytest)."""
+    capture.readouterr()  # drop whatever came before
+    code = cli.main(list(argv))
+    captured = capture.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+# The least a `run` needs to judge every item once on cpu: one short prompt, one concurrency level,
+# two repetitions, no open-loop rates. Tests whose point is one verdict or one exit path use it.
+SMALL_MATRIX = (
+    "--set", "matrix.providers=cpu", "--set", "matrix.prompt_lengths=16", "--set", "matrix.concurrency=1,2",
+    "--set", "matrix.repetitions=2", "--set", "matrix.warmup=0", "--set", "matrix.requests_per_level=2",
+    "--set", "matrix.arrival_rates=[]", "--set", "matrix.max_new_tokens=4",
+)
