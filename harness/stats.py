@@ -186,29 +186,14 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
     n1, n2 = int(x.size), int(y.size)
     if n1 == 0 or n2 == 0:
         return None
-    joined = np.concatenate([x, y])
-    ranks = _midranks(joined)
+    # Midranks: a group of tied values shares the mean of its ranks (end - (count - 1) / 2).
+    _, inverse, counts = np.unique(np.concatenate([x, y]), return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
     u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
-    _, counts = np.unique(joined, return_counts=True)
     ties = bool((counts > 1).any())
     if not ties and n1 * n2 <= EXACT_MAX_CELLS:
         return _exact_p(u1, n1, n2)
     return _normal_p(u1, n1, n2, counts)
-
-
-def _midranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, tied values sharing the mean of their ranks."""
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    ranks = np.empty(values.size, dtype=float)
-    start = 0
-    while start < values.size:
-        end = start
-        while end + 1 < values.size and ordered[end + 1] == ordered[start]:
-            end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
-    return ranks
 
 
 def _u_distribution(n1: int, n2: int) -> np.ndarray:
@@ -283,6 +268,7 @@ class MetricComparison:
     worse: float | None
     worse_low: float | None
     worse_high: float | None
+    confidence: float | None  # of the ratio's interval
     p_value: float | None
     p_adjusted: float | None
     samples_needed: int | None  # per run, for an inconclusive verdict; None where more would not help
@@ -306,28 +292,40 @@ class SampleTest:
 
 
 def compare_samples(baseline: Sequence[float | None], current: Sequence[float | None],
-                 min_samples: int = MIN_SAMPLES) -> SampleTest:
+                    min_samples: int = MIN_SAMPLES, confidence: float = CONFIDENCE) -> SampleTest:
     """Medians, the ratio-of-medians interval and the rank test's raw p-value of two raw samples."""
     base, now = finite(baseline), finite(current)
     medians = (float(np.median(base)) if base.size else None, float(np.median(now)) if now.size else None)
     if min(base.size, now.size) < min_samples:
         return SampleTest(int(base.size), int(now.size), *medians, None, None,
                           f"too few samples ({base.size} vs {now.size}, want >= {min_samples} in each run)")
-    interval = ratio_interval(base, now)
+    interval = ratio_interval(base, now, confidence)
     if interval is None:
         return SampleTest(int(base.size), int(now.size), *medians, None, None,
                           "a median is zero or negative: no ratio to test")
     return SampleTest(int(base.size), int(now.size), *medians, interval, mann_whitney(base, now), None)
 
 
-def judge_family(tests: Sequence[SampleTest], better: Sequence[str], limit_pct: float,
-                 alpha: float = ALPHA, min_samples: int = MIN_SAMPLES) -> list[MetricComparison]:
-    """Verdicts for every metric compared, the p-values Holm-adjusted across those really tested."""
+def judge_family(pairs: Sequence[tuple[Sequence[float | None], Sequence[float | None]]], better: Sequence[str],
+                 limit_pct: float, floors: Sequence[float | None] | None = None, alpha: float = ALPHA,
+                 min_samples: int = MIN_SAMPLES) -> list[MetricComparison]:
+    """Verdicts for (baseline, current) sample pairs, judged as one family of m tested metrics.
+
+    ``floors`` (per pair, a ratio >= 1 or None): the smallest change that counts for that metric, so
+    its limit is 1 + PCT/100 or the floor, whichever is larger (the caller turns e.g. "1 ms" into one).
+
+    Both halves of a verdict hold for the family: the p-values are Holm-adjusted over the m metrics
+    with enough samples, and the intervals are simultaneous (Bonferroni: each at 1 - alpha/m), so a
+    regression anywhere in an A/A comparison has probability <= alpha, not m times that.
+    """
     check_limit(limit_pct)
+    m = sum(1 for a, b in pairs if min(finite(a).size, finite(b).size) >= min_samples)
+    tests = [compare_samples(a, b, min_samples, 1.0 - alpha / max(m, 1)) for a, b in pairs]
     tested = [index for index, test in enumerate(tests) if test.problem is None and test.p_value is not None]
     adjusted = dict(zip(tested, holm([tests[i].p_value for i in tested])))  # type: ignore[misc]
-    return [verdict(test, direction, adjusted.get(index), limit_pct, alpha, min_samples)
-            for index, (test, direction) in enumerate(zip(tests, better))]
+    floors = list(floors) if floors is not None else [None] * len(tests)
+    return [verdict(test, direction, adjusted.get(index), limit_pct, alpha, min_samples, floor)
+            for index, (test, direction, floor) in enumerate(zip(tests, better, floors))]
 
 
 def check_limit(limit_pct: float) -> None:
@@ -336,11 +334,11 @@ def check_limit(limit_pct: float) -> None:
         raise ValueError(f"the limit must be a finite percentage >= 0, got {limit_pct!r}")
 
 
-def verdict(test: SampleTest, better: str, p_adjusted: float | None, limit_pct: float,
-            alpha: float = ALPHA, min_samples: int = MIN_SAMPLES) -> MetricComparison:
+def verdict(test: SampleTest, better: str, p_adjusted: float | None, limit_pct: float, alpha: float = ALPHA,
+            min_samples: int = MIN_SAMPLES, floor: float | None = None) -> MetricComparison:
     """The verdict of one metric.
 
-    With L = 1 + limit/100 and the interval of the "worse" ratio [lo, hi]:
+    With L = 1 + limit/100 (or ``floor``, if larger) and the interval of the "worse" ratio [lo, hi]:
     - regression:   lo > L (the whole interval is worse than the limit) and p_adjusted < alpha;
     - improvement:  hi < 1/L (the whole interval better by more than the limit) and p_adjusted < alpha;
     - no change:    1/L <= lo and hi <= L (whatever changed, it is smaller than the limit);
@@ -352,35 +350,36 @@ def verdict(test: SampleTest, better: str, p_adjusted: float | None, limit_pct: 
     base = dict(n_baseline=test.n_baseline, n_current=test.n_current,
                 baseline_median=test.baseline_median, current_median=test.current_median)
     if test.interval is None:
-        return MetricComparison("inconclusive", **base, ratio=None, ratio_low=None, ratio_high=None,
-                                worse=None, worse_low=None, worse_high=None, p_value=test.p_value,
-                                p_adjusted=p_adjusted, samples_needed=min_samples if test.problem and test.problem.startswith("too few") else None,
-                                reason=test.problem or "not tested")
+        too_few = min(test.n_baseline, test.n_current) < min_samples
+        return MetricComparison("inconclusive", **base, ratio=None, ratio_low=None, ratio_high=None, worse=None,
+                                worse_low=None, worse_high=None, confidence=None, p_value=None, p_adjusted=None,
+                                samples_needed=min_samples if too_few else None, reason=test.problem or "not tested")
     ratio = test.interval
     worse, low, high = ((ratio.ratio, ratio.low, ratio.high) if better == "lower"
                         else (1 / ratio.ratio, 1 / ratio.high, 1 / ratio.low))
-    kind, needed, reason = _decide(worse, low, high, p_adjusted, limit_pct, alpha, min(test.n_baseline, test.n_current))
+    limit = max(1.0 + limit_pct / 100.0, floor or 1.0)
+    kind, needed, reason = _decide(worse, low, high, p_adjusted, limit, alpha, min(test.n_baseline, test.n_current))
     return MetricComparison(kind, **base, ratio=ratio.ratio, ratio_low=ratio.low, ratio_high=ratio.high,
-                            worse=worse, worse_low=low, worse_high=high, p_value=test.p_value,
-                            p_adjusted=p_adjusted, samples_needed=needed, reason=reason)
+                            worse=worse, worse_low=low, worse_high=high, confidence=ratio.confidence,
+                            p_value=test.p_value, p_adjusted=p_adjusted, samples_needed=needed, reason=reason)
 
 
-def _decide(worse: float, low: float, high: float, p_adjusted: float | None, limit_pct: float,
+def _decide(worse: float, low: float, high: float, p_adjusted: float | None, limit: float,
             alpha: float, n: int) -> tuple[VerdictKind, int | None, str]:
-    limit = 1.0 + limit_pct / 100.0
     significant = p_adjusted is not None and p_adjusted < alpha
     p_text = "n/a" if p_adjusted is None else f"{p_adjusted:.3g}"
+    bounds = f"x{1.0 / limit:.3g}..x{limit:.3g}"
     if low > limit and significant:
-        return "regression", None, f"worse by more than {limit_pct:g} % (interval above x{limit:.3g}, p adj {p_text})"
+        return "regression", None, f"worse: the whole interval is above x{limit:.3g} (p adj {p_text})"
     if high < 1.0 / limit and significant:
-        return "improvement", None, f"better by more than {limit_pct:g} % (p adj {p_text})"
+        return "improvement", None, f"better: the whole interval is below x{1.0 / limit:.3g} (p adj {p_text})"
     if low >= 1.0 / limit and high <= limit:
-        return "no change", None, f"any change is within ±{limit_pct:g} %"
+        return "no change", None, f"the whole interval is within {bounds}"
     if low > limit or high < 1.0 / limit:
-        return "inconclusive", None, f"beyond the limit but the rank test is not significant (p adj {p_text})"
+        return "inconclusive", None, f"beyond {bounds} but the rank test is not significant (p adj {p_text})"
     needed = samples_to_settle(worse, low, high, limit, n)
     more = f"~{needed} samples per run would settle it" if needed else "the change is about the limit itself"
-    return "inconclusive", needed, f"the interval straddles ±{limit_pct:g} %: {more}"
+    return "inconclusive", needed, f"the interval straddles the limits {bounds}: {more}"
 
 
 def samples_to_settle(point: float, low: float, high: float, limit: float, n: int) -> int | None:

@@ -21,7 +21,7 @@ from harness.measure.run_folder import adopt_or_claim
 from harness.suite.stopping import StopState
 from harness.suite.remote_target import REMOTE, RemoteOptions
 from harness.suite.targets import SuiteTarget
-from harness.suite.session import ModelLoadFailed, ProviderUnavailable, SuiteSession, case_id, open_loop_case_id
+from harness.suite.session import ModelLoadFailed, ProviderUnavailable, SuiteSession
 
 DEFAULT_CONFIG = "quick"
 _CONFIG_KEY = pytest.StashKey[Config]()
@@ -114,14 +114,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "arrival_rate" in names:
         cases = [(p, n, r) for p in providers for n in config.matrix.prompt_lengths for r in config.matrix.arrival_rates]
         metafunc.parametrize(("provider", "prompt_length", "arrival_rate"), cases,
-                             ids=[open_loop_case_id(*c) for c in cases])
+                             ids=[f"{p}-p{n}-r{r:g}" for p, n, r in cases])
     elif "concurrency" in names:
         levels = [c for c in config.matrix.concurrency if c > 1]
         cases = [(p, n, c) for p in providers for n in config.matrix.prompt_lengths for c in levels]
-        metafunc.parametrize(("provider", "prompt_length", "concurrency"), cases, ids=[case_id(*c) for c in cases])
+        metafunc.parametrize(("provider", "prompt_length", "concurrency"), cases, ids=[f"{p}-p{n}-c{c}" for p, n, c in cases])
     elif "prompt_length" in names:
         cases = [(p, n) for p in providers for n in config.matrix.prompt_lengths]
-        metafunc.parametrize(("provider", "prompt_length"), cases, ids=[case_id(p, n, 1) for p, n in cases])
+        metafunc.parametrize(("provider", "prompt_length"), cases, ids=[f"{p}-p{n}-c1" for p, n in cases])
     elif "check" in names:
         from harness.judge.checklist import CHECKS
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from harness.measure.load import CaseInfo, LoadResult, run_closed_loop, run_open_loop
 from harness.suite.targets import SuiteTarget
 from harness.measure.prompts import exact_length_prompt
-from harness.suite.session import SuiteSession, case_id, open_loop_case_id
+from harness.suite.session import SuiteSession
 from harness.targets.base import Request
 
 DISTINCT_PROMPTS = 4  # per case, cycled over the requests
@@ -42,7 +42,7 @@ def _judge(suite: SuiteSession, target: SuiteTarget, provider: str, case: str, r
 
 
 def test_concurrency(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int, concurrency: int) -> None:
-    case = case_id(provider, prompt_length, concurrency)
+    case = suite.case_id(target.target, prompt_length, concurrency=concurrency)
     requests = _requests(suite, target, provider, prompt_length, concurrency)
     total = max(suite.config.matrix.requests_per_level, concurrency)
     with suite.sampling(case):
@@ -56,7 +56,7 @@ def test_concurrency(suite: SuiteSession, target: SuiteTarget, provider: str, pr
 
 
 def test_open_loop(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int, arrival_rate: float) -> None:
-    case = open_loop_case_id(provider, prompt_length, arrival_rate)
+    case = suite.case_id(target.target, prompt_length, rate_per_s=arrival_rate)
     requests = _requests(suite, target, provider, prompt_length, DISTINCT_PROMPTS)
     total = suite.config.matrix.requests_per_level
     with suite.sampling(case):

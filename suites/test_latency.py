@@ -7,13 +7,13 @@ import itertools
 from harness.stats import summarize
 from harness.suite.targets import SuiteTarget
 from harness.measure.prompts import exact_length_prompt
-from harness.suite.session import SuiteSession, case_id
+from harness.suite.session import SuiteSession
 from harness.targets.base import Request
 
 
 def test_latency(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int, benchmark) -> None:
     matrix = suite.config.matrix
-    case = case_id(provider, prompt_length, 1)
+    case = suite.case_id(target.target, prompt_length)
     request = Request(prompt_ids=exact_length_prompt(target.tokenizer, prompt_length), max_new_tokens=matrix.max_new_tokens)
     records = []
     index = itertools.count()

@@ -25,7 +25,7 @@ def test_provider_executes_the_graph(suite: SuiteSession, engine: Engine, provid
 def test_memory_over_repeated_requests(suite: SuiteSession, target: SuiteTarget, provider: str) -> None:
     length = max(suite.config.matrix.prompt_lengths)
     request = Request(prompt_ids=exact_length_prompt(target.tokenizer, length), max_new_tokens=suite.config.matrix.max_new_tokens)
-    case = f"{provider}-memory"
+    case = suite.case_id(target.target, length)
     with suite.sampling(case):
         records = [
             suite.measure(target.target, request, case=case, test="memory", prompt_length=length, index=i)

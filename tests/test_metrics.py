@@ -37,6 +37,8 @@ def test_timings_follow_the_definitions() -> None:
     assert record.output_text == "abcd" and record.output_ids == [100, 101, 102, 103]
     assert record.token_ns == [record.submit_ns + o for o in (200 * MS, 300 * MS, 450 * MS, 500 * MS)]
     assert (record.target, record.provider, record.case_id) == ("timed", "cpu", "cpu-p16-c1")
+    # the case's identity travels as fields: the request's cap, closed loop (no rate)
+    assert (record.max_new_tokens, record.arrival_rate) == (8, None)
 
 
 def test_one_token_has_no_tpot() -> None:

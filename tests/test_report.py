@@ -85,7 +85,7 @@ def test_page_is_self_contained(fast_report):
 
 def test_latency_csv_percentiles_match_hand_computed_medians(fast_report):
     latency = pd.read_csv(fast_report.parent / "latency.csv")
-    for case in ("cpu-p16-c1", "cpu-p128-c1"):
+    for case in ("cpu-engine-fp32-p16-n16-c1", "cpu-engine-fp32-p128-n16-c1"):
         warm = [r for r in _records(FAST) if r["test"] == "latency" and r["case_id"] == case and not r["cold"] and r["ok"]]
         row = latency[(latency["test"] == "latency") & (latency["case_id"] == case)].iloc[0]
         assert row["n_warm_ok"] == len(warm)
@@ -93,14 +93,14 @@ def test_latency_csv_percentiles_match_hand_computed_medians(fast_report):
         assert row["e2e_p50_s"] == pytest.approx(statistics.median(r["e2e_s"] for r in warm))
         assert row["decode_tok_s_p50"] == pytest.approx(statistics.median(r["decode_tok_s"] for r in warm))
     cold = [r for r in _records(FAST) if r["cold"]][0]
-    first = latency[(latency["test"] == "latency") & (latency["case_id"] == "cpu-p16-c1")].iloc[0]
+    first = latency[(latency["test"] == "latency") & (latency["case_id"] == "cpu-engine-fp32-p16-n16-c1")].iloc[0]
     assert first["cold_ttft_s"] == pytest.approx(cold["ttft_s"])
 
 
 def test_concurrency_csv_counts_errors_and_throughput_over_the_window(slow_report):
     table = pd.read_csv(slow_report.parent / "concurrency.csv")
-    row = table[table["case_id"] == "cpu-p16-c4"].iloc[0]
-    records = [r for r in _records(SLOW) if r["case_id"] == "cpu-p16-c4"]
+    row = table[table["case_id"] == "cpu-engine-fp32-p16-n16-c4"].iloc[0]
+    records = [r for r in _records(SLOW) if r["case_id"] == "cpu-engine-fp32-p16-n16-c4"]
     window = (max(r["end_ns"] for r in records) - min(r["submit_ns"] for r in records)) / 1e9
     ok = [r for r in records if r["ok"]]
     assert (row["requests"], row["errors"]) == (len(records), 1)
@@ -117,7 +117,7 @@ def test_checklist_csv_comes_first_in_the_files_and_has_every_verdict(fast_repor
 
 def test_unstable_measurements_and_skipped_checks_are_warned(fast_report):
     page = fast_report.read_text()
-    assert "latency / cpu-p128-c1: TTFT only 3 samples (want &gt;= 5)" in page
+    assert "latency / cpu-engine-fp32-p128-n16-c1: TTFT only 3 samples (want &gt;= 5)" in page
     for verdict in _checklist(FAST):
         if verdict["verdict"] == "skip":
             assert esc(f'{verdict["title"]} [{verdict["case"]}]: {verdict["reason"]}') in page

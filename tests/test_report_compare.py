@@ -1,105 +1,201 @@
-"""Run comparison and the regression gate, on the saved fixture runs and on hand-made metrics."""
+"""Run comparison and the regression gate on recorded run folders (tests/fixtures/make_runs.py).
+
+Each verdict kind is pinned on a pair of saved runs; refusals, bad limits and the page too.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
 
 import pandas as pd
 import pytest
 
 from harness.errors import HarnessError
-from harness.report import build_report, check_regressions
-from harness.report.compare import comparison_plot_size, find_regressions, worse_pct
-from report_helpers import FAST, SLOW, png_size, run_report_command
+from harness.report import build_report
+from harness.report.compare import comparison_plot_size
+from harness.report.gate import compare_runs
+from harness.report.runs import load_run
+from report_helpers import FAST, RUNS, SLOW, png_size, run_report_command
+
+FAST_AGAIN = RUNS / "cpu-fast-again"
+NOISY = RUNS / "cpu-noisy"
+N32 = RUNS / "cpu-n32"
+OTHER_MODEL = RUNS / "cpu-other-model"
+P16 = "cpu-engine-fp32-p16-n16-c1"
 
 
-def _metrics(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
-    """(metric label, better, value) rows for one case, gated."""
-    return pd.DataFrame(
-        [{"metric": m, "test": "latency", "case": "cpu-p16-c1", "unit": "u", "better": b, "gated": True, "value": v}
-         for m, b, v in rows]
-    )
+def _verdicts(baseline, current, limit=10.0, **kwargs) -> dict[tuple[str, str, str], str]:
+    comparison = compare_runs(load_run(baseline), load_run(current), limit, **kwargs)
+    return {(r.key[0], r.case_id, r.metric.label): r.result.verdict for r in comparison.results}
 
 
-def test_worse_pct_follows_each_metrics_direction():
-    assert worse_pct(10.0, 11.5, "lower") == pytest.approx(15.0)
-    assert worse_pct(10.0, 8.0, "lower") == pytest.approx(-20.0)
-    assert worse_pct(100.0, 85.0, "higher") == pytest.approx(15.0)
-    assert worse_pct(100.0, 120.0, "higher") == pytest.approx(-20.0)
+def _gate(tmp_path, capsys, current, baseline, *flags: str) -> tuple[int, str]:
+    return run_report_command([str(current), "--baseline", str(baseline), "--out", str(tmp_path / "cmp"), *flags], capsys)
 
 
-def test_gate_flags_only_changes_beyond_the_limit_in_the_worse_direction():
-    baseline = _metrics([("TTFT p50", "lower", 10.0), ("decode tok/s p50", "higher", 100.0), ("E2E p50", "lower", 50.0)])
-    current = _metrics([("TTFT p50", "lower", 11.5), ("decode tok/s p50", "higher", 95.0), ("E2E p50", "lower", 40.0)])
-    found = find_regressions(baseline, current, limit_pct=10)
-    assert [(r.metric, r.baseline, r.current) for r in found] == [("TTFT p50", 10.0, 11.5)]
-    assert found[0].worse_pct == pytest.approx(15.0)
-    assert find_regressions(baseline, current, limit_pct=20) == []
+def test_a_slower_run_is_a_regression_where_samples_suffice():
+    verdicts = _verdicts(FAST, SLOW)
+    assert verdicts[("latency", P16, "TTFT")] == "regression"
+    assert verdicts[("latency", P16, "decode tok/s")] == "regression"
+    assert verdicts[("memory", P16, "E2E")] == "regression"
 
 
-def test_gate_passes_on_equal_runs():
-    assert check_regressions(FAST, FAST, 10) == []
+def test_a_faster_run_is_an_improvement_never_a_regression():
+    verdicts = _verdicts(SLOW, FAST)
+    assert verdicts[("latency", P16, "E2E")] == "improvement"
+    assert "regression" not in verdicts.values()
 
 
-def test_gate_fails_on_a_made_worse_run_naming_metric_and_both_values():
-    found = check_regressions(FAST, SLOW, 10)
-    names = {(r.metric, r.test, r.case) for r in found}
-    assert ("TTFT p50", "latency", "cpu-p16-c1") in names
-    assert ("decode tok/s p50", "latency", "cpu-p16-c1") in names
-    message = next(r for r in found if r.metric == "TTFT p50" and r.case == "cpu-p16-c1").message()
-    assert message.startswith("regression: TTFT p50 (lower is better) in latency/cpu-p16-c1: baseline ")
-    assert " ms, now " in message and "% worse (limit 10 %)" in message
+def test_runs_of_equal_speed_show_no_change_within_the_limit():
+    verdicts = _verdicts(FAST, FAST_AGAIN, limit=25)
+    assert verdicts[("memory", P16, "E2E")] == "no change"
+    assert "regression" not in verdicts.values() and "improvement" not in verdicts.values()
 
 
-def test_a_faster_run_is_not_a_regression():
-    assert check_regressions(SLOW, FAST, 10) == []
+def test_a_noisy_run_is_inconclusive_and_says_how_many_samples_would_settle_it():
+    comparison = compare_runs(load_run(FAST), load_run(NOISY), 10)
+    inconclusive = comparison.of("inconclusive")
+    assert comparison.count("regression") == 0 and inconclusive
+    tested = [r.result for r in inconclusive if r.result.p_value is not None]
+    assert any(r.samples_needed and r.samples_needed > r.n_baseline for r in tested)
+    assert all("straddles" in r.reason or "not significant" in r.reason for r in tested)
 
 
-def test_gate_refuses_runs_with_no_case_in_common(tmp_path):
-    other = tmp_path / "other"
-    other.mkdir()
-    lines = (FAST / "results.jsonl").read_text().replace("cpu-p", "dml-p").replace('"cpu"', '"dml"')
-    (other / "results.jsonl").write_text(lines)
-    with pytest.raises(HarnessError, match="no gated metric is in both runs"):
-        check_regressions(FAST, other, 10)
+def test_too_few_samples_are_inconclusive_not_tested():
+    comparison = compare_runs(load_run(FAST), load_run(SLOW), 10)
+    few = [r for r in comparison.results if r.case_id == "cpu-engine-fp32-p128-n16-c1" and r.key[0] == "latency"]
+    assert {r.result.verdict for r in few} == {"inconclusive"}
+    assert all(r.result.p_value is None and r.result.samples_needed == 5 for r in few)
+    assert few[0].result.reason == "too few samples (3 vs 3, want >= 5 in each run)"
 
 
-def test_comparison_page_shows_both_runs_ratios_and_plot(tmp_path):
-    index = build_report([FAST, SLOW], tmp_path / "cmp")
-    page = index.read_text()
-    assert "phi3-harness comparison: cpu-fast vs cpu-slow" in page
-    assert "ratio cpu-slow / cpu-fast" in page
-    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
-    assert (table["ratio_1"] - table["value_1"] / table["value_0"]).abs().max() < 1e-12
-    gated = int(table["gated"].sum())
-    assert png_size(tmp_path / "cmp" / "comparison.png") == comparison_plot_size(gated, 1)
-    for link in ("runs/0-cpu-fast/index.html", "runs/1-cpu-slow/index.html"):
-        assert f'href="{link}"' in page and (tmp_path / "cmp" / link).is_file()
+def test_cases_pair_on_their_fields_not_their_ids(tmp_path):
+    # Same case ids, other prompt length in the memory test: the issue's "cpu-memory" +1176 %.
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    rows = [json.loads(line) for line in (FAST / "results.jsonl").read_text().splitlines()]
+    for row in rows:
+        if row["test"] == "memory":
+            row["prompt_length"] = 1024
+        row["case_id"] = "whatever"
+    (renamed / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (renamed / "environment.json").write_text((FAST / "environment.json").read_text())
+    comparison = compare_runs(load_run(FAST), load_run(renamed), 10)
+    assert {r.key[0] for r in comparison.results} == {"latency", "concurrency"}  # memory unpaired
+    assert comparison.only_baseline == [P16] and comparison.only_current == ["whatever"]
 
 
-def test_command_gate_exit_codes_both_ways(tmp_path, capsys):
-    code, out = run_report_command(
-        [str(FAST), "--baseline", str(FAST), "--fail-on-regression", "10", "--out", str(tmp_path / "same")], capsys
-    )
-    assert code == 0 and "regression gate: PASS" in out
+@pytest.fixture(scope="module")
+def slow_gate(tmp_path_factory) -> tuple[int, str]:
+    """`report cpu-slow --baseline cpu-fast --fail-on-regression 10`, run once for several tests."""
+    out = tmp_path_factory.mktemp("slow")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code, _ = run_report_command(
+            [str(SLOW), "--baseline", str(FAST), "--fail-on-regression", "10", "--out", str(out)], _NothingCaptured())
+    return code, printed.getvalue()
 
-    code, out = run_report_command(
-        [str(SLOW), "--baseline", str(FAST), "--fail-on-regression", "10", "--out", str(tmp_path / "worse")], capsys
-    )
+
+class _NothingCaptured:
+    """capsys's interface for a module-scoped fixture, which cannot use capsys (stdout is redirected instead)."""
+
+    def readouterr(self):
+        return type("Captured", (), {"out": "", "err": ""})()
+
+
+def test_command_exit_codes_follow_the_verdicts(slow_gate, tmp_path, capsys):
+    code, out = slow_gate
+    assert code == 1 and "regression gate cpu-slow vs cpu-fast: FAIL at 10 %" in out
+    code, out = _gate(tmp_path, capsys, NOISY, FAST, "--fail-on-regression", "10")
+    assert code == 0 and "inconclusive" in out and "PASS" in out
+    code, out = _gate(tmp_path, capsys, NOISY, FAST, "--fail-on-regression", "10", "--fail-on-inconclusive")
+    assert code == 1 and "FAIL" in out
+
+
+def test_terminal_table_fits_100_columns_and_shows_both_medians_ratio_and_verdict(slow_gate):
+    code, out = slow_gate
     assert code == 1
-    assert "regression: TTFT p50 (lower is better) in latency/cpu-p16-c1: baseline" in out
-    assert "regression gate: FAIL" in out
-    assert "Regression gate: FAIL" in (tmp_path / "worse" / "index.html").read_text()
+    lines = out.splitlines()
+    assert max(len(line) for line in lines if not line.startswith("comparison: ")) <= 100
+    row = next(line for line in lines if line.strip().startswith("TTFT") and "REGRESSION" in line)
+    assert re.search(r"\d ms +\d.* ms +x1\.\d+ \[1\.\d+-1\.\d+\]", row), row
+    assert any(line.startswith(f"latency · {P16} (6 vs 6 samples)") for line in lines)
 
 
-def test_command_gate_without_a_baseline_is_an_error(capsys):
-    code, out = run_report_command([str(FAST), "--fail-on-regression", "10"], capsys)
-    assert code == 2 and "add --baseline RUN_DIR" in out
+def test_runs_with_no_case_in_common_are_refused_naming_the_differing_keys(tmp_path, capsys):
+    code, out = _gate(tmp_path, capsys, N32, FAST, "--fail-on-regression", "10")
+    assert code == 2
+    assert "have no case in common (max_new_tokens 16 vs 32)" in out and len(out.strip().splitlines()) == 1
+    assert not (tmp_path / "cmp").exists()  # nothing written for a refused comparison
+
+
+def test_other_model_or_onnxruntime_is_refused_unless_allowed_and_then_flagged(tmp_path, capsys):
+    code, out = _gate(tmp_path, capsys, OTHER_MODEL, FAST, "--fail-on-regression", "10")
+    assert code == 2 and len(out.strip().splitlines()) == 1
+    assert "model sha256 differs (9f2c1e0b7d9f vs 0123456789ab)" in out
+    assert "onnxruntime differs (1.32.0 vs 1.20.1)" in out and "--allow-mismatch" in out
+    code, out = _gate(tmp_path, capsys, OTHER_MODEL, FAST, "--fail-on-regression", "25", "--allow-mismatch")
+    assert code in (0, 1) and "compared anyway (--allow-mismatch): model sha256 differs" in out
+    page = (tmp_path / "cmp" / "index.html").read_text()
+    assert "compared although the runs differ (--allow-mismatch)" in page
+
+
+def test_a_gate_that_tested_nothing_is_an_error_not_a_pass(tmp_path, capsys):
+    few = tmp_path / "few"
+    few.mkdir()
+    rows = [line for line in (FAST / "results.jsonl").read_text().splitlines()
+            if json.loads(line)["prompt_length"] == 128]  # only the 3-sample latency case
+    (few / "results.jsonl").write_text("\n".join(rows) + "\n")
+    code, out = _gate(tmp_path, capsys, few, few, "--fail-on-regression", "10")
+    assert code == 2 and "no metric could be tested" in out and "cannot pass" in out
+    assert "PASS" not in out
 
 
 def test_gate_against_a_run_without_records_is_an_error_not_a_pass(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "results.jsonl").write_text("")
-    code, out = run_report_command(
-        [str(empty), "--baseline", str(FAST), "--fail-on-regression", "10", "--out", str(tmp_path / "o")], capsys
-    )
-    assert code == 2 and "no gated metric is in both runs" in out
+    (empty / "environment.json").write_text((FAST / "environment.json").read_text())
+    code, out = _gate(tmp_path, capsys, empty, FAST, "--fail-on-regression", "10")
+    assert code == 2 and "no case in common" in out and "PASS" not in out
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-5", "ten"])
+def test_a_limit_that_is_not_a_finite_non_negative_number_is_a_one_line_error(tmp_path, capsys, bad):
+    code, out = _gate(tmp_path, capsys, SLOW, FAST, "--fail-on-regression", bad)
+    assert code == 2 and len(out.strip().splitlines()) == 1
+    assert f"--fail-on-regression {bad!r} is not a finite number >= 0" in out
+
+
+def test_fail_on_inconclusive_needs_a_limit_and_a_gate_needs_a_baseline(capsys):
+    code, out = run_report_command([str(FAST), str(SLOW), "--fail-on-inconclusive"], capsys)
+    assert code == 2 and "add --fail-on-regression PCT" in out
+    code, out = run_report_command([str(FAST), "--fail-on-regression", "10"], capsys)
+    assert code == 2 and "add --baseline RUN_DIR" in out
+
+
+def test_comparison_page_has_cases_plot_definitions_and_checklists_per_provider(tmp_path):
+    index = build_report([FAST, FAST_AGAIN], tmp_path / "cmp")
+    page = index.read_text()
+    assert "phi3-harness comparison: cpu-fast vs cpu-fast-again" in page
+    assert "median cpu-fast" in page and "median cpu-fast-again" in page and "simultaneous 95 % interval" in page
+    assert "Definitions: how runs are compared" in page and "Mann-Whitney" in page and "Holm" in page
+    checklists = page.split('id="checklists"')[1].split('id="definitions"')[0]
+    # cpu-fast-again's checklist lists a skipped dml first: cpu's rows still show cpu's verdicts
+    cpu_rows = [row for row in re.findall(r"<tr>(.*?)</tr>", checklists) if row.startswith("<td>cpu</td>")]
+    loads = next(row for row in cpu_rows if "Model loads" in row)
+    assert loads.count('class="verdict v-pass"') == 2
+    assert "<td>dml</td>" in checklists and "every item" in checklists and "dml not installed" in checklists
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    tested = int(table["worse"].notna().sum())
+    assert png_size(tmp_path / "cmp" / "comparison.png") == comparison_plot_size(tested)
+    for link in ("runs/0-cpu-fast/index.html", "runs/1-cpu-fast-again/index.html"):
+        assert f'href="{link}"' in page and (tmp_path / "cmp" / link).is_file()
+
+
+def test_refusal_is_a_harness_error_for_library_callers():
+    with pytest.raises(HarnessError, match=r"no case in common \(max_new_tokens 16 vs 32\)"):
+        compare_runs(load_run(FAST), load_run(N32), 10)

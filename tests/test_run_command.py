@@ -50,7 +50,11 @@ def test_results_jsonl_has_one_line_per_request(quick_run) -> None:
     assert len(lines) == len(records) > 0
     assert records["ok"].all()
     latency = records[records["test"] == "latency"]
-    assert set(latency["case_id"]) == {"cpu-p16-c1", "cpu-p128-c1"}
+    assert set(latency["case_id"]) == {"cpu-engine-fp32-p16-n16-c1", "cpu-engine-fp32-p128-n16-c1"}
+    # every part of a case's identity is a field of its own (comparisons never parse the id)
+    assert set(latency["max_new_tokens"]) == {16} and set(latency["precision"]) == {"fp32"}
+    assert set(latency["target"]) == {"engine"} and latency["arrival_rate"].isna().all()
+    assert set(records.loc[records["test"] == "open_loop", "arrival_rate"]) == {100.0}
 
 
 def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
@@ -60,7 +64,7 @@ def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
         assert (out / name).is_file(), name
     assert list(out.glob("*.png"))
     benchmarks = json.loads((out / "benchmark.json").read_text())["benchmarks"]
-    assert {b["extra_info"]["case"] for b in benchmarks} == {"cpu-p16-c1", "cpu-p128-c1"}
+    assert {b["extra_info"]["case"] for b in benchmarks} == {"cpu-engine-fp32-p16-n16-c1", "cpu-engine-fp32-p128-n16-c1"}
     assert all(b["extra_info"]["ttft_s_p50"] > 0 for b in benchmarks)
     environment = json.loads((out / "environment.json").read_text())
     sampler = environment["telemetry_sampler"]
@@ -113,7 +117,7 @@ def test_a_real_run_compared_with_itself_passes_the_gate_at_zero_percent(quick_r
     result = run_cli(capsys, "report", str(out), "--baseline", str(out), "--fail-on-regression", "0",
                      "--out", str(tmp_path / "cmp"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "regression gate: PASS" in result.stdout
+    assert ": PASS at 0 %" in result.stdout and "0 regression" in result.stdout
 
 
 def test_a_broken_model_folder_is_one_line_before_anything_runs(tmp_path: Path, capsys) -> None:

@@ -165,19 +165,41 @@ def test_samples_to_settle_scales_with_the_square_of_the_width() -> None:
     assert samples_to_settle(1.1, 1.0, 1.21, 1.1, 10) is None  # right on the limit
 
 
-def test_family_is_holm_adjusted_over_tested_metrics_only() -> None:
+def test_family_is_holm_adjusted_with_simultaneous_intervals_over_tested_metrics_only() -> None:
     rng = np.random.default_rng(0)
     base = list(rng.normal(10, 0.1, 12))
     slow = [v * 1.5 for v in rng.normal(10, 0.1, 12)]
-    tests = [compare_samples(base, slow), compare_samples(base, base), compare_samples(base[:2], slow[:2])]
-    results = judge_family(tests, ["lower", "lower", "lower"], limit_pct=10)
+    pairs = [(base, slow), (base, base), (base[:2], slow[:2])]
+    results = judge_family(pairs, ["lower", "lower", "lower"], limit_pct=10)
     assert [r.verdict for r in results] == ["regression", "no change", "inconclusive"]
     assert results[0].p_adjusted == pytest.approx(min(1.0, 2 * results[0].p_value))  # 2 tested, not 3
-    assert results[2].p_adjusted is None
+    assert results[0].confidence == pytest.approx(1 - 0.05 / 2)  # Bonferroni over the 2 tested
+    assert results[2].p_adjusted is None and results[2].confidence is None
     assert isinstance(results[0], MetricComparison) and results[0].worse_low > 1.1
+
+
+def test_simultaneous_intervals_are_wider_than_single_ones() -> None:
+    rng = np.random.default_rng(1)
+    base, now = list(rng.lognormal(0, 0.2, 15)), list(rng.lognormal(0.1, 0.2, 15))
+    single = ratio_interval(base, now, 0.95)
+    family = judge_family([(base, now)] * 10, ["lower"] * 10, limit_pct=10)[0]
+    assert family.ratio_low < single.low and family.ratio_high > single.high
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
 def test_limits_that_are_not_finite_non_negative_percentages_are_refused(bad) -> None:
     with pytest.raises(ValueError, match="finite percentage >= 0"):
         check_limit(bad)
+
+
+def test_a_floor_raises_the_limit_of_one_metric_only() -> None:
+    # x1.27 with a tight interval: a regression at 10 %, but not where a change must be > x2 to count
+    test = _test(1.27, 1.11, 1.55)
+    assert verdict(test, "lower", 0.001, 10).verdict == "regression"
+    assert verdict(test, "lower", 0.001, 10, floor=2.0).verdict == "no change"
+    assert verdict(test, "lower", 0.001, 10, floor=1.05).verdict == "regression"  # the larger limit wins
+    rng = np.random.default_rng(2)
+    base = list(rng.normal(1.0, 0.01, 10))
+    pairs = [(base, [v * 1.3 for v in base])] * 2
+    results = judge_family(pairs, ["lower", "lower"], limit_pct=10, floors=[None, 2.0])
+    assert [r.verdict for r in results] == ["regression", "no change"]

@@ -14,7 +14,8 @@ from harness.measure.run_folder import RunFolderLock, claim_run_folder
 # No bare percent signs: argparse %-formats help strings (write %% where one is needed).
 HELP = (
     "Render a results folder as index.html + PNG + CSV; several folders (or --baseline) give a comparison "
-    "page; --fail-on-regression PCT exits 1 when a gated metric is worse than the baseline by more than PCT percent."
+    "page and a table in the terminal; --fail-on-regression PCT exits 1 when a gated metric of a case is "
+    "worse than the baseline by more than PCT percent with statistical confidence."
 )
 
 
@@ -32,9 +33,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="results folder to compare against (becomes the first column of the comparison)",
     )
     parser.add_argument(
-        "--fail-on-regression", type=float, default=None, metavar="PCT",
-        help="exit 1 when TTFT p50, E2E p50, decode tok/s p50 or concurrent output tok/s of a case is worse than "
-        "the baseline (or the first RUN_DIR) by more than PCT percent",
+        "--fail-on-regression", type=str, default=None, metavar="PCT",
+        help="exit 1 when TTFT, E2E or decode tok/s of a case is worse than the baseline (or the first RUN_DIR) "
+        "by more than PCT percent: the 95%% interval of the ratio of medians lies wholly beyond PCT and the "
+        "Holm-adjusted Mann-Whitney test is significant",
+    )
+    parser.add_argument(
+        "--fail-on-inconclusive", action="store_true",
+        help="with --fail-on-regression: also exit 1 when a metric's interval straddles the limit",
+    )
+    parser.add_argument(
+        "--min-change-ms", type=str, default="1", metavar="MS",
+        help="the smallest change that counts, in the time a metric measures, when PCT percent of it is less "
+        "(default 1 ms: run-to-run scheduling spread on a busy machine; 0 for dedicated hardware)",
+    )
+    parser.add_argument(
+        "--allow-mismatch", action="store_true",
+        help="compare runs of different models or ONNX Runtime versions anyway (flagged on the page)",
     )
 
 
@@ -58,28 +73,46 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def parse_non_negative(text: str | None, flag: str, example: str) -> float | None:
+    """A finite number >= 0, or a one-line error naming the flag and the value (NaN, inf, -5, "ten")."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise HarnessError(f"{flag} {text!r} is not a finite number >= 0: give e.g. {flag} {example}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here so `phi3-harness --help` does not pay for pandas and matplotlib.
-    from harness.report import build_run_report, compare_runs
+    from harness.report import GateSettings, build_comparison, build_run_report
+    from harness.report.compare_text import comparison_lines
 
+    limit = parse_non_negative(args.fail_on_regression, "--fail-on-regression", "10")
+    min_change_ms = parse_non_negative(args.min_change_ms, "--min-change-ms", "1")
+    if args.fail_on_inconclusive and limit is None:
+        raise HarnessError("--fail-on-inconclusive needs a limit: add --fail-on-regression PCT")
     dirs = ([args.baseline] if args.baseline else []) + list(args.run_dirs)
-    gate = args.fail_on_regression is not None
-    if gate and not 0 <= args.fail_on_regression < math.inf:  # NaN fails too
-        raise HarnessError(f"--fail-on-regression {args.fail_on_regression:g} is not a percentage >= 0: give e.g. 10")
-    if gate and len(dirs) < 2:
+    if limit is not None and len(dirs) < 2:
         raise HarnessError("--fail-on-regression needs something to compare: add --baseline RUN_DIR")
+    gate = GateSettings(limit, args.fail_on_inconclusive) if limit is not None else None
     with _claim_output(dirs, args.out, args.overwrite):
         if len(dirs) == 1:
             print(f"report: {build_run_report(dirs[0], args.out)}")
             return 0
-        index, regressions = compare_runs(dirs, args.out, args.fail_on_regression, gate=gate)
+        index, comparisons = build_comparison(dirs, args.out, limit, args.allow_mismatch, gate,
+                                              (min_change_ms or 0) / 1000)
+    for comparison in comparisons:
+        print("\n".join(comparison_lines(comparison)))
     print(f"comparison: {index}")
-    if not gate:
+    if gate is None:
         return 0
-    for regression in regressions or []:
-        print(regression.message())
-    if regressions:
-        print(f"regression gate: FAIL ({len(regressions)} gated metric(s) worse by more than {args.fail_on_regression:g} %)")
-        return 1
-    print(f"regression gate: PASS (no gated metric worse by more than {args.fail_on_regression:g} %)")
-    return 0
+    failed = [c for c in comparisons if c.failed(gate.fail_on_inconclusive)]
+    for comparison in comparisons:
+        verdict = "FAIL" if comparison in failed else "PASS"
+        print(f"regression gate {comparison.current} vs {comparison.baseline}: {verdict} at {limit:g} % "
+              f"({comparison.count('regression')} regression, {comparison.count('inconclusive')} inconclusive)")
+    return 1 if failed else 0

@@ -207,6 +207,7 @@ def run_open_loop(
                 target, _request_at(requests, index),
                 run_id=case.run_id, case_id=case.case_id, test=case.test, prompt_length=case.prompt_length,
                 concurrency=0, request_index=index, worker=slot, cold=cold_first and index == 0,
+                arrival_rate=rate_per_s,
             )
             collector.add(record)
         except BaseException as error:  # a bug in the request source, not a failed request

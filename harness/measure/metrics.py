@@ -55,6 +55,7 @@ def measure_request(
     request_index: int,
     worker: int,
     cold: bool,
+    arrival_rate: float | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> RequestRecord:
     """Run one request through ``target.stream`` and turn its timestamps into a RequestRecord.
@@ -92,6 +93,9 @@ def measure_request(
             request_index=request_index,
             worker=worker,
             cold=cold,
+            max_new_tokens=request.max_new_tokens,
+            arrival_rate=arrival_rate,
+            precision=getattr(target, "precision", None),
         ),
     )
 

@@ -76,6 +76,11 @@ class RequestRecord:
     output_ids: list[int] = field(default_factory=list)
     # target-specific facts; HTTP: streamed, connect_s, chunk arrivals, usage_source, client_cpu_s
     details: dict[str, Any] = field(default_factory=dict)
+    # Case identity beyond provider/target/prompt_length/concurrency: what else changes the numbers.
+    # Comparisons pair cases on these fields (never by parsing case_id); None in runs written before.
+    max_new_tokens: int | None = None  # the request's generation cap
+    arrival_rate: float | None = None  # open loop: Poisson arrivals per second; None in closed loop
+    precision: str | None = None  # the target's KV/activation dtype (fp32 | fp16); weights: model sha256
     schema_version: int = SCHEMA_VERSION
 
 
@@ -105,6 +110,7 @@ class Verdict:
     case: str = ""
     reason: str = ""  # why it failed, skipped, or is info only
     gating: bool = True  # a failing gating check makes the exit code non-zero
+    provider: str = ""  # whose item this is (cpu | dml | ...): comparisons pair items on it, not on ``case``
 
 
 RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]

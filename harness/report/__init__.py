@@ -3,7 +3,7 @@
 Reads only results folders (see harness/results.py); never measures. Entry points:
 
     build_report(run_dir_or_dirs, out_dir=None) -> Path of index.html
-    check_regressions(baseline_dir, run_dir, limit_pct) -> list[Regression]
+    build_comparison(run_dirs, out_dir, limit_pct, allow_mismatch, gate) -> (index.html, comparisons)
 """
 
 from __future__ import annotations
@@ -12,31 +12,21 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
+
 from harness.errors import HarnessError
 from harness.measure.run_folder import atomic_write
-from harness.report.compare import (
-    Regression,
-    comparison_plot,
-    comparison_table,
-    find_regressions,
-    render_compare_page,
-    run_metrics,
-)
+from harness.report.compare import GateSettings, comparison_plot, render_compare_page
+from harness.report.gate import MIN_CHANGE_S, RunComparison, compare_runs
 from harness.report.html import render_run_page
 from harness.report.plots import render_plots
 from harness.report.runs import RUN_FILES, RunData, load_run
 from harness.report.tables import RunTables, build_tables
+from harness.stats import MIN_SAMPLES
 
-__all__ = [
-    "Regression",
-    "build_comparison_report",
-    "build_report",
-    "build_run_report",
-    "check_regressions",
-    "compare_runs",
-]
+__all__ = ["GateSettings", "RunComparison", "build_comparison", "build_report", "build_run_report"]
 
-DEFAULT_LIMIT_PCT = 10.0  # colouring on comparison pages when no gate limit is given
+DEFAULT_LIMIT_PCT = 10.0  # the verdicts' limit on comparison pages when no gate limit is given
 
 
 def build_report(run_dirs: str | Path | Sequence[str | Path], out_dir: str | Path | None = None) -> Path:
@@ -49,7 +39,7 @@ def build_report(run_dirs: str | Path | Sequence[str | Path], out_dir: str | Pat
         raise HarnessError("no results folder given: pass at least one reports/<run-id> folder")
     if len(dirs) == 1:
         return build_run_report(dirs[0], out_dir)
-    return build_comparison_report(dirs, out_dir)
+    return build_comparison(dirs, out_dir)[0]
 
 
 def build_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -83,57 +73,48 @@ def _write_csvs(tables: RunTables, out: Path) -> list[str]:
     return list(files)
 
 
-def build_comparison_report(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None) -> Path:
-    """Compare runs against the first; returns the comparison page's index.html."""
-    return compare_runs(run_dirs, out_dir)[0]
-
-
-def compare_runs(
+def build_comparison(
     run_dirs: Sequence[str | Path],
     out_dir: str | Path | None = None,
     limit_pct: float | None = None,
-    gate: bool = False,
-) -> tuple[Path, list[Regression] | None]:
-    """Compare runs against the first (the baseline); with ``gate``, also check for regressions.
+    allow_mismatch: bool = False,
+    gate: GateSettings | None = None,
+    min_change_s: float = MIN_CHANGE_S,
+) -> tuple[Path, list[RunComparison]]:
+    """Compare every run against the first (the baseline) and write the comparison page.
 
-    Writes the comparison page, comparison.csv/.png, and each run's own page under
-    ``<out>/runs/<n>-<run-id>/`` so the folder is complete. Returns (index.html, regressions or None).
+    Refuses (HarnessError, nothing written) runs that are not comparable, and, with a ``gate``, a
+    comparison in which no metric could be tested. Writes index.html, comparison.csv, the ratio
+    plot(s) and each run's own page under ``<out>/runs/<n>-<run-id>/``.
     """
     if len(run_dirs) < 2:
         raise HarnessError("a comparison needs two results folders or more: pass them, or one with --baseline")
-    if limit_pct is not None and limit_pct < 0:
-        raise HarnessError(f"--fail-on-regression {limit_pct:g} is negative: give a percentage >= 0, e.g. 10")
+    limit = DEFAULT_LIMIT_PCT if limit_pct is None else limit_pct
     runs = [load_run(d) for d in run_dirs]
+    comparisons = [compare_runs(runs[0], run, limit, allow_mismatch, min_change_s) for run in runs[1:]]
+    for comparison in comparisons if gate else []:
+        if not comparison.tested:
+            raise HarnessError(
+                f"no metric could be tested between {comparison.baseline} and {comparison.current} "
+                f"({comparison.summary()}): a gate that tested nothing cannot pass; "
+                f"use runs with >= {MIN_SAMPLES} warm requests per case"
+            )
     out = Path(out_dir) if out_dir is not None else default_comparison_dir(runs)
     out.mkdir(parents=True, exist_ok=True)
-    tables = [build_tables(run) for run in runs]
     links = []
-    for index, (run, table) in enumerate(zip(runs, tables)):
+    for index, run in enumerate(runs):
         sub = out / "runs" / f"{index}-{_safe(run.run_id)}"
-        _write_run_report(run, table, sub)
+        _write_run_report(run, build_tables(run), sub)
         links.append(f"runs/{sub.name}/index.html")
-    metrics = [run_metrics(run, table) for run, table in zip(runs, tables)]
-    names = [run.run_id for run in runs]
-    pct = DEFAULT_LIMIT_PCT if limit_pct is None else limit_pct
-    wide = comparison_table(metrics, names)
-    atomic_write(out / "comparison.csv", wide.to_csv(index=False))
-    plot_name = "comparison.png" if comparison_plot(wide, names, pct, out / "comparison.png") else None
-    regressions = None
-    if gate:
-        regressions = [r for current in metrics[1:] for r in find_regressions(metrics[0], current, pct)]
-    index = out / "index.html"
-    atomic_write(index, render_compare_page(runs, tables, wide, links, plot_name, regressions, pct, baseline_given=gate))
-    return index, regressions
-
-
-def check_regressions(baseline_dir: str | Path, run_dir: str | Path, limit_pct: float) -> list[Regression]:
-    """Gated metrics of ``run_dir`` worse than ``baseline_dir`` by more than ``limit_pct`` percent."""
-    if limit_pct < 0:
-        raise HarnessError(f"--fail-on-regression {limit_pct:g} is negative: give a percentage >= 0, e.g. 10")
-    baseline, current = load_run(baseline_dir), load_run(run_dir)
-    return find_regressions(
-        run_metrics(baseline, build_tables(baseline)), run_metrics(current, build_tables(current)), limit_pct
-    )
+    frames = pd.concat([c.frame() for c in comparisons], ignore_index=True)
+    atomic_write(out / "comparison.csv", frames.to_csv(index=False))
+    plots: list[str | None] = []
+    for index, comparison in enumerate(comparisons, start=1):
+        name = "comparison.png" if len(comparisons) == 1 else f"comparison-{index}.png"
+        plots.append(name if comparison_plot(comparison, out / name) else None)
+    index_path = out / "index.html"
+    atomic_write(index_path, render_compare_page(runs, comparisons, links, plots, gate))
+    return index_path, comparisons
 
 
 def default_comparison_dir(runs: list[RunData]) -> Path:

@@ -1,7 +1,6 @@
-"""Several runs side by side, ratios against the first, and the regression gate.
+"""The comparison page: the gate's verdict, a table per case, a ratio plot, checklists side by side.
 
-A metric is keyed by (metric, test, case): only cases present in both runs are compared. Each
-metric says whether lower or higher is better; "worse by PCT" is measured in that direction.
+Rendering only: the pairing and the statistics are harness.report.gate and harness.stats.
 """
 
 from __future__ import annotations
@@ -9,332 +8,224 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.errors import HarnessError
-from harness.stats import MIN_SAMPLES
-from harness.report.html import VERDICT_CLASS, esc, fmt_number, generated_stamp, page, render_table
+from harness.report.compare_text import ratio_text, verdict_text
+from harness.report.gate import NOT_COMPARED, RunComparison
+from harness.report.html import VERDICT_CLASS, bullet_box, esc, fmt_number, generated_stamp, page, render_table
 from harness.report.plots import new_figure, save_figure
 from harness.report.runs import RunData, environment_summary
-from harness.report.tables import RunTables
+from harness.stats import ALPHA, BOOTSTRAP_RESAMPLES, MIN_SAMPLES
+
+COMPARISON_VERDICT_CLASS = {"regression": "v-fail", "improvement": "v-pass", "no change": "v-skip",
+                            "inconclusive": "v-info"}
+PLOT_COLOURS = {"regression": "#c0392b", "improvement": "#27ae60", "no change": "#7b8794", "inconclusive": "#d68910"}
+
+METHOD_DEFINITIONS = [
+    ("samples", "warm, successful requests of one case; a case is identified by test, provider, target, "
+                "precision, prompt length, max new tokens, concurrency or arrival rate (fields of each record). "
+                "Only cases in both runs are compared, and only runs of the same model (sha256) and ONNX Runtime "
+                "version unless --allow-mismatch. Gated per case: TTFT, E2E (lower is better), decode tok/s "
+                "(higher is better); " + "; ".join(f"'{t}' is not compared: {why}" for t, why in NOT_COMPARED.items())
+                + "."),
+    ("ratio", "median of the current run / median of the baseline, with a percentile bootstrap interval "
+              f"({BOOTSTRAP_RESAMPLES} resamples of each run, fixed seed: the same runs give the same interval). "
+              f"The intervals are simultaneous: each at 1 - {ALPHA}/m for the m metrics tested (Bonferroni), so "
+              f"all of them hold together with {1 - ALPHA:.0%} confidence."),
+    ("test", "two-sided Mann-Whitney U on the raw samples (exact without ties up to 20 x 20 samples, else the "
+             f"tie-corrected normal approximation); p-values Holm-adjusted over every metric tested, alpha {ALPHA}."),
+    ("verdict", "with L = 1 + PCT/100 and the interval of the ratio turned so that > 1 means worse: regression when "
+                "the whole interval is above L and the adjusted test is significant; improvement when it is wholly "
+                "below 1/L and significant; no change when it lies within [1/L, L]; inconclusive otherwise, with "
+                "about how many samples per run would settle it (interval width ~ 1/sqrt(n)). "
+                f"Fewer than {MIN_SAMPLES} samples in a run: inconclusive, not tested."),
+    ("gate", "--fail-on-regression PCT exits 1 on any regression; inconclusive fails only with "
+             "--fail-on-inconclusive; a gate that could test no metric is an error (exit 2), never a pass."),
+]
 
 
 @dataclass(frozen=True)
-class MetricSpec:
-    column: str  # column of the latency or concurrency table
-    label: str
-    unit: str  # unit shown; durations are stored in s and shown in ms
-    better: str  # "lower" | "higher"
-    gated: bool  # checked by --fail-on-regression
-
-
-LATENCY_METRICS = [
-    MetricSpec("ttft_p50_s", "TTFT p50", "ms", "lower", True),
-    MetricSpec("ttft_p90_s", "TTFT p90", "ms", "lower", False),
-    MetricSpec("e2e_p50_s", "E2E p50", "ms", "lower", True),
-    MetricSpec("e2e_p90_s", "E2E p90", "ms", "lower", False),
-    MetricSpec("tpot_p50_s", "TPOT p50", "ms", "lower", False),
-    MetricSpec("decode_tok_s_p50", "decode tok/s p50", "tok/s", "higher", True),
-    MetricSpec("prefill_tok_s_p50", "prefill tok/s p50", "tok/s", "higher", False),
-    MetricSpec("cold_ttft_s", "cold TTFT", "ms", "lower", False),
-]
-CONCURRENCY_METRICS = [
-    MetricSpec("output_tok_per_s", "output tok/s (level)", "tok/s", "higher", True),
-    MetricSpec("requests_per_s", "requests/s (level)", "req/s", "higher", False),
-]
-PEAK_RSS = MetricSpec("peak_rss_bytes", "peak RSS", "MiB", "lower", False)
-
-
-@dataclass(frozen=True)
-class Regression:
-    metric: str
-    test: str
-    case: str
-    unit: str
-    better: str
-    baseline: float
-    current: float
-    worse_pct: float
+class GateSettings:
     limit_pct: float
-
-    def message(self) -> str:
-        return (
-            f"regression: {self.metric} ({self.better} is better) in {self.test}/{self.case}: "
-            f"baseline {fmt_number(self.baseline)} {self.unit}, now {fmt_number(self.current)} {self.unit}, "
-            f"{self.worse_pct:.1f} % worse (limit {self.limit_pct:g} %)"
-        )
+    fail_on_inconclusive: bool
 
 
-def run_metrics(run: RunData, tables: RunTables) -> pd.DataFrame:
-    """Long table: one row per (metric, test, case) with the value in the unit shown.
-
-    A metric gates only where its case has at least MIN_SAMPLES warm requests: a p50 of one or two
-    requests moves with every hiccup of a shared machine and would make the gate cry wolf.
-    """
-    rows = []
-    for specs, frame, keep, count in (
-        (LATENCY_METRICS, tables.latency, lambda row: row["n_warm_ok"] > 0, "n_warm_ok"),
-        (CONCURRENCY_METRICS, tables.concurrency, lambda row: row["concurrency"] != 1, "requests"),
-    ):
-        labels = _case_labels(frame)
-        for (_, row), label in zip(frame.iterrows(), labels):
-            if not keep(row):
-                continue
-            enough = row[count] >= MIN_SAMPLES
-            for spec in specs:
-                value = row[spec.column]
-                if value is None or pd.isna(value):
-                    continue
-                shown = float(value) * 1000.0 if spec.unit == "ms" else float(value)
-                rows.append(_metric_row(spec, row["test"], label, shown, gated=spec.gated and enough))
-    if not run.telemetry.empty and run.telemetry["peak_rss_bytes"].notna().any():
-        rows.append(_metric_row(PEAK_RSS, "run", "all", float(run.telemetry["peak_rss_bytes"].max()) / 2**20))
-    return pd.DataFrame(rows, columns=["metric", "test", "case", "unit", "better", "gated", "value"])
-
-
-def _case_labels(frame: pd.DataFrame) -> list[str]:
-    """The case id, made unique with prompt length and concurrency where one id covers several groups."""
-    if frame.empty:
-        return []
-    repeated = frame.duplicated(["test", "case_id"], keep=False)
-    return [
-        f"{row.case_id} (p{int(row.prompt_length)}, c{int(row.concurrency)})" if again else str(row.case_id)
-        for row, again in zip(frame.itertuples(), repeated)
-    ]
-
-
-def _metric_row(spec: MetricSpec, test: str, case: str, value: float, gated: bool | None = None) -> dict:
-    return {"metric": spec.label, "test": test, "case": case, "unit": spec.unit,
-            "better": spec.better, "gated": spec.gated if gated is None else gated, "value": value}
-
-
-def worse_pct(baseline: float, current: float, better: str) -> float:
-    """How much worse ``current`` is than ``baseline`` in percent (negative = better)."""
-    if not baseline or math.isnan(baseline) or math.isnan(current):
-        return float("nan")
-    change = (current - baseline) / abs(baseline) * 100.0
-    return change if better == "lower" else -change
-
-
-def comparison_table(metrics: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
-    """Wide table: the value in each run, and for runs after the first the ratio and % worse."""
-    keys = ["metric", "test", "case", "unit", "better"]
-    wide = None
-    for index, frame in enumerate(metrics):
-        part = frame.rename(columns={"value": f"value_{index}", "gated": f"gated_{index}"})
-        wide = part if wide is None else wide.merge(part, on=keys, how="outer")
-    if wide is None or wide.empty:
-        return pd.DataFrame(columns=keys + ["gated"])
-    # gated only where every run gates it (a case with too few samples in one run does not)
-    gate_columns = [f"gated_{index}" for index in range(len(metrics))]
-    wide["gated"] = wide[gate_columns].fillna(False).astype(bool).all(axis=1)
-    wide = wide.drop(columns=gate_columns)
-    for index in range(1, len(names)):
-        wide[f"ratio_{index}"] = wide[f"value_{index}"] / wide["value_0"]
-        wide[f"worse_pct_{index}"] = [
-            worse_pct(base, current, better)
-            for base, current, better in zip(wide["value_0"], wide[f"value_{index}"], wide["better"])
-        ]
-    order = {spec.label: position for position, spec in enumerate(LATENCY_METRICS + CONCURRENCY_METRICS + [PEAK_RSS])}
-    wide = wide.assign(_order=wide["metric"].map(order)).sort_values(["_order", "test", "case"], kind="stable")
-    return wide.drop(columns="_order").reset_index(drop=True)
-
-
-def gated_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    # astype(bool): an empty object column would otherwise be read as a list of column labels.
-    if "gated" not in frame.columns:
-        return frame.iloc[0:0]
-    return frame[frame["gated"].astype(bool)]
-
-
-def find_regressions(baseline: pd.DataFrame, current: pd.DataFrame, limit_pct: float) -> list[Regression]:
-    """Gated metrics of ``current`` worse than ``baseline`` by more than ``limit_pct`` percent.
-
-    Raises HarnessError when the two runs share no gated metric: a gate that compared nothing
-    must not pass.
-    """
-    keys = ["metric", "test", "case", "unit", "better"]
-    merged = gated_rows(baseline).merge(gated_rows(current), on=keys, suffixes=("_base", "_now"))
-    merged = merged.dropna(subset=["value_base", "value_now"])
-    if merged.empty:
-        raise HarnessError(
-            "no gated metric is in both runs (no case in common): compare runs of the same config and cases"
-        )
-    found = []
-    for row in merged.itertuples():
-        worse = worse_pct(row.value_base, row.value_now, row.better)
-        if not math.isnan(worse) and worse > limit_pct:
-            found.append(Regression(row.metric, row.test, row.case, row.unit, row.better,
-                                    row.value_base, row.value_now, worse, limit_pct))
-    return found
-
-
-def comparison_plot(table: pd.DataFrame, names: list[str], limit_pct: float, path: Path) -> bool:
-    """Horizontal bars: % worse than the first run for each gated metric (positive = worse)."""
-    gated = gated_rows(table)
-    if gated.empty or len(names) < 2:
+def comparison_plot(comparison: RunComparison, path: Path) -> bool:
+    """Ratio (worse direction) with its interval per tested metric, log scale, limits dotted."""
+    tested = [r for r in comparison.results if r.result.worse is not None]
+    if not tested:
         return False
-    labels = [f"{row.metric} · {row.test}/{row.case}" for row in gated.itertuples()]
-    size = comparison_plot_size(len(labels), len(names) - 1)
-    figure = new_figure(size)
+    figure = new_figure(comparison_plot_size(len(tested)))
     ax = figure.subplots()
-    height = 0.8 / (len(names) - 1)
-    positions = np.arange(len(labels))
-    for index in range(1, len(names)):
-        values = gated[f"worse_pct_{index}"].fillna(0).to_numpy()
-        colours = ["#c0392b" if v > limit_pct else "#27ae60" if v < -limit_pct else "#7b8794" for v in values]
-        offset = positions - 0.4 + height * (index - 0.5)
-        ax.barh(offset, values, height=height * 0.9, color=colours, edgecolor=f"C{index - 1}", linewidth=1.5,
-                label=f"{names[index]} vs {names[0]}")
-    ax.axvline(0, color="black", linewidth=1)
-    for edge in (limit_pct, -limit_pct):
-        ax.axvline(edge, color="#c0392b" if edge > 0 else "#27ae60", linestyle=":", linewidth=1.2)
+    positions = np.arange(len(tested))
+    for position, item in zip(positions, tested):
+        r = item.result
+        colour = PLOT_COLOURS[r.verdict]
+        ax.errorbar(r.worse, position, xerr=[[r.worse - r.worse_low], [r.worse_high - r.worse]], fmt="o",
+                    color=colour, ecolor=colour, capsize=3, markersize=5)
+    limit = 1 + comparison.limit_pct / 100
+    ax.axvline(1.0, color="black", linewidth=1)
+    for edge, colour in ((limit, "#c0392b"), (1 / limit, "#27ae60")):
+        ax.axvline(edge, color=colour, linestyle=":", linewidth=1.2)
+    ax.set_xscale("log")
     ax.set_yticks(positions)
-    ax.set_yticklabels(labels, fontsize=9)
+    ax.set_yticklabels([f"{i.metric.label} · {i.key[0]}/{i.case_id}" for i in tested], fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlabel(f"% worse than {names[0]} (positive = worse, in each metric's own direction; dotted = ±{limit_pct:g} %)")
+    ax.set_xlabel(f"how many times worse than {comparison.baseline} (> 1 = worse, in each metric's own direction; "
+                  f"dotted = x{limit:.3g} and x{1 / limit:.3g}); bars: simultaneous {1 - ALPHA:.0%} intervals")
     ax.grid(alpha=0.3, axis="x")
-    figure.legend(fontsize=9, loc="outside lower center", ncol=min(4, len(names) - 1))
-    figure.suptitle("Gated metrics against the first run", fontsize=13, fontweight="bold")
+    figure.suptitle(f"{comparison.current} against {comparison.baseline}", fontsize=13, fontweight="bold")
     save_figure(figure, path)
     return True
 
 
-def comparison_plot_size(rows: int, runs_after_first: int) -> tuple[int, int]:
-    height = 160 + 30 * rows * max(1, runs_after_first)
-    return (1100, min(max(height, 320), 2400))
+def comparison_plot_size(rows: int) -> tuple[int, int]:
+    return (1100, min(max(140 + 24 * rows, 320), 2400))
 
 
-def render_compare_page(
-    runs: list[RunData],
-    tables: list[RunTables],
-    table: pd.DataFrame,
-    run_links: list[str],
-    plot_name: str | None,
-    regressions: list[Regression] | None,
-    limit_pct: float,
-    baseline_given: bool,
-) -> str:
+def render_compare_page(runs: list[RunData], comparisons: list[RunComparison], run_links: list[str],
+                        plot_names: list[str | None], gate: GateSettings | None) -> str:
     names = [run.run_id for run in runs]
     body = [
         f"<h1>phi3-harness comparison: {esc(' vs '.join(names))}</h1>",
-        f'<p class="sub">ratios against the first run ({esc(names[0])}{", the baseline" if baseline_given else ""})'
+        f'<p class="sub">each run against the first ({esc(names[0])}{", the baseline" if gate else ""})'
         f" · {esc(generated_stamp())}</p>",
-        _gate_html(regressions, limit_pct),
-        "<h2>Runs</h2>",
-        _runs_table(runs, run_links),
-        "<h2>Metrics side by side</h2>",
-        f'<p class="muted">Cells coloured where a run is more than {limit_pct:g} % worse (red) or better (green) '
-        f"than the first run, in the metric's own direction. Only the gated metrics are checked by "
-        f"--fail-on-regression.</p>",
-        render_table(table, _comparison_columns(len(names)), _comparison_cell(limit_pct), empty="no metric to compare",
-                     titles=comparison_titles(names)),
+        '<nav><a href="#cases">Cases</a><a href="#checklists">Checklists</a><a href="#runs">Runs</a>'
+        '<a href="#definitions">Definitions</a></nav>',
     ]
-    if plot_name:
-        width, height = comparison_plot_size(len(gated_rows(table)), len(names) - 1)
-        body.append(f'<figure><img src="{esc(plot_name)}" alt="gated metrics against the first run" '
-                    f'width="{width}" height="{height}"><figcaption>{esc(plot_name)}</figcaption></figure>')
-    body += ["<h2>Checklist side by side</h2>", _checklists(runs, tables)]
+    for comparison in comparisons:
+        body.append(_gate_html(comparison, gate))
+    body += ['<h2 id="runs">Runs</h2>', _runs_table(runs, run_links), '<h2 id="cases">Cases compared</h2>']
+    for comparison, plot_name in zip(comparisons, plot_names):
+        body.append(_comparison_section(comparison, plot_name, len(comparisons) > 1))
+    body += ['<h2 id="checklists">Checklist side by side</h2>', checklists_side_by_side(runs),
+             '<h2 id="definitions">Definitions: how runs are compared</h2>', _definitions()]
     return page("phi3-harness comparison", "\n".join(body))
 
 
-def _gate_html(regressions: list[Regression] | None, limit_pct: float) -> str:
-    if regressions is None:
-        return ""
-    if not regressions:
-        return f'<span class="gate ok">Regression gate: PASS (no gated metric worse by more than {limit_pct:g} %)</span>'
-    items = "".join(f"<li>{esc(r.message())}</li>" for r in regressions)
-    return (f'<span class="gate bad">Regression gate: FAIL ({len(regressions)} metric(s) worse by more than '
-            f'{limit_pct:g} %)</span><div class="box warn"><ul>{items}</ul></div>')
+def _gate_html(comparison: RunComparison, gate: GateSettings | None) -> str:
+    pair = f"{comparison.current} vs {comparison.baseline}"
+    flagged = bullet_box("warn", f"{pair}: compared although the runs differ (--allow-mismatch)", comparison.mismatches)
+    if gate is None:
+        return f'<p>{esc(pair)}: {esc(comparison.summary())} (not gated)</p>' + flagged
+    failed = comparison.failed(gate.fail_on_inconclusive)
+    what = "inconclusive or regression" if gate.fail_on_inconclusive else "regression"
+    text = (f"Regression gate {pair}: {'FAIL' if failed else 'PASS'} at {gate.limit_pct:g} % "
+            f"(fails on {what}) · {comparison.summary()}")
+    return f'<p><span class="gate {"bad" if failed else "ok"}">{esc(text)}</span></p>' + flagged
+
+
+def _comparison_section(comparison: RunComparison, plot_name: str | None, heading: bool) -> str:
+    parts = [f"<h3>{esc(comparison.current)} against {esc(comparison.baseline)}</h3>" if heading else ""]
+    unmatched = [f"only in {comparison.baseline}: {case}" for case in comparison.only_baseline]
+    unmatched += [f"only in {comparison.current}: {case}" for case in comparison.only_current]
+    parts.append(bullet_box("note", "Cases without a partner (not compared)", unmatched))
+    frame = comparison.frame()
+    frame["ratio_text"] = [ratio_text(r.result) for r in comparison.results]
+    frame["verdict_text"] = [verdict_text(r.result) for r in comparison.results]
+    columns = ["test", "case_id", "metric", "n_baseline", "n_current", "baseline_median", "current_median",
+               "ratio_text", "p_adjusted", "verdict_text", "reason"]
+    titles = {"n_baseline": "n base", "n_current": "n now", "baseline_median": f"median {comparison.baseline}",
+              "current_median": f"median {comparison.current}", "ratio_text": "ratio now/base [simultaneous 95 % interval]",
+              "p_adjusted": "p (Holm)", "verdict_text": "verdict"}
+    parts.append(render_table(frame, columns, _cell, empty="no case in both runs", titles=titles))
+    if plot_name:
+        width, height = comparison_plot_size(sum(1 for r in comparison.results if r.result.worse is not None))
+        parts.append(f'<figure><img src="{esc(plot_name)}" alt="ratios with intervals" width="{width}" '
+                     f'height="{height}"><figcaption>{esc(plot_name)}</figcaption></figure>')
+    return "".join(parts)
+
+
+def _cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
+    if column == "verdict_text":
+        css = COMPARISON_VERDICT_CLASS.get(str(row["verdict"]), "v-skip")
+        return f'<span class="verdict {css}">{esc(value)}</span>', ""
+    if column in ("baseline_median", "current_median"):
+        shown = "–" if value is None or pd.isna(value) else f"{fmt_number(float(value))} {row['unit']}"
+        return esc(shown), "num"
+    if column == "p_adjusted":
+        return ("–" if value is None or pd.isna(value) else f"{float(value):.2g}"), "num"
+    if column == "ratio_text":
+        return esc(value), "num"
+    return None, ""
 
 
 def _runs_table(runs: list[RunData], links: list[str]) -> str:
     rows = []
     for index, (run, link) in enumerate(zip(runs, links)):
         summary = environment_summary(run.environment)
-        rows.append({
-            "#": index,
-            "run": run.run_id,
-            "git commit": summary["git commit"],
-            "onnxruntime": summary["onnxruntime"],
-            "providers": ", ".join(sorted(set(run.records["provider"].dropna()))) if len(run.records) else "",
-            "cpu": summary["cpu"],
-            "os": summary["os"],
-            "model": summary["model"],
-            "folder": str(run.path),
-            "report": link,
-        })
-    frame = pd.DataFrame(rows)
+        rows.append({"#": index, "run": run.run_id, "git commit": summary["git commit"],
+                     "onnxruntime": summary["onnxruntime"], "model sha256": summary["model sha256"],
+                     "cpu": summary["cpu"], "os": summary["os"], "folder": str(run.path), "report": link})
 
-    def cell(column, value, row):
-        if column == "report":
-            return f'<a href="{esc(value)}">open</a>', ""
-        return None, ""
+    def cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
+        return (f'<a href="{esc(value)}">open</a>', "") if column == "report" else (None, "")
 
-    return render_table(frame, cell=cell)
+    return render_table(pd.DataFrame(rows), cell=cell)
 
 
-def _comparison_columns(count: int) -> list[str]:
-    columns = ["metric", "test", "case", "unit", "better", "gated", "value_0"]
-    for index in range(1, count):
-        columns += [f"value_{index}", f"ratio_{index}", f"worse_pct_{index}"]
-    return columns
-
-
-def _comparison_cell(limit_pct: float):
-    def cell(column: str, value, row):
-        if column.startswith(("ratio_", "worse_pct_")):
-            index = column.rsplit("_", 1)[1]
-            worse = row.get(f"worse_pct_{index}")
-            css = "num"
-            if worse is not None and not pd.isna(worse):
-                css += " worse" if worse > limit_pct else " better" if worse < -limit_pct else ""
-            if value is None or pd.isna(value):
-                return "–", css
-            text = f"{value:.3f}×" if column.startswith("ratio_") else f"{value:+.1f} %"
-            return esc(text), css
-        if column == "gated":
-            return ("yes" if value else "no"), ""
-        if column.startswith("value_") and value is not None and not pd.isna(value):
-            return esc(fmt_number(float(value))), "num"
-        return None, ""
-
-    return cell
-
-
-def comparison_titles(names: list[str]) -> dict[str, str]:
-    titles = {"value_0": f"{names[0]}"}
-    for index in range(1, len(names)):
-        titles[f"value_{index}"] = names[index]
-        titles[f"ratio_{index}"] = f"ratio {names[index]} / {names[0]}"
-        titles[f"worse_pct_{index}"] = f"% worse than {names[0]}"
-    return titles
-
-
-def _checklists(runs: list[RunData], tables: list[RunTables]) -> str:
-    order: dict[str, str] = {}
-    for table in tables:
-        for row in table.checklist.itertuples():
-            order.setdefault(str(row.check), str(row.title))
-    if not order:
+def checklists_side_by_side(runs: list[RunData]) -> str:
+    """One row per (provider, item), one column per run; a provider skipped whole in every run is one row."""
+    verdicts = [_by_provider(run.checklist) for run in runs]
+    providers = list(dict.fromkeys(p for table in verdicts for p in table))
+    if not providers:
         return '<p class="muted">no run has a checklist.json</p>'
-    head = "<th>item</th>" + "".join(f"<th>{esc(run.run_id)}</th>" for run in runs)
+    head = "<th>provider</th><th>item</th>" + "".join(f"<th>{esc(run.run_id)}</th>" for run in runs)
     lines = []
-    for check, title in order.items():
-        cells = [f"<td>{esc(title)}</td>"]
-        for table in tables:
-            match = table.checklist[table.checklist["check"] == check]
-            if match.empty:
-                cells.append('<td class="muted">–</td>')
-                continue
-            row = match.iloc[0]
-            css = VERDICT_CLASS.get(str(row["verdict"]), "v-skip")
-            measured = row["measured"]
-            shown = fmt_number(measured) if isinstance(measured, (int, float)) else ("" if measured is None else measured)
-            unit = row["unit"] if isinstance(measured, (int, float)) and row["unit"] else ""
-            cells.append(f'<td><span class="verdict {css}">{esc(row["verdict"])}</span> {esc(shown)} {esc(unit)}</td>')
-        lines.append("<tr>" + "".join(cells) + "</tr>")
+    for provider in providers:
+        items = list(dict.fromkeys(check for table in verdicts for check in table.get(provider, {})))
+        reason = _skipped_whole(provider, verdicts)
+        if reason is not None:
+            lines.append(f'<tr><td>{esc(provider or "?")}</td><td class="muted">every item</td>'
+                         f'<td colspan="{len(runs)}"><span class="verdict v-skip">skip</span> {esc(reason)}</td></tr>')
+            continue
+        for check in items:
+            cells = [f"<td>{esc(provider or '?')}</td>", f"<td>{esc(_title(verdicts, provider, check))}</td>"]
+            cells += [_verdict_cell(table.get(provider, {}).get(check)) for table in verdicts]
+            lines.append("<tr>" + "".join(cells) + "</tr>")
     return f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table></div>'
 
+
+def _by_provider(checklist: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{provider: {check: verdict}}; checklists written before verdicts named their provider group under "?"."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for item in checklist:
+        table.setdefault(str(item.get("provider") or ""), {}).setdefault(str(item.get("check")), item)
+    return table
+
+
+def _skipped_whole(provider: str, verdicts: list[dict[str, dict[str, dict[str, Any]]]]) -> str | None:
+    items = [item for table in verdicts for item in table.get(provider, {}).values()]
+    reasons = {str(item.get("reason") or "") for item in items}
+    if items and all(item.get("verdict") == "skip" for item in items) and len(reasons) == 1:
+        return reasons.pop() or "no reason given"
+    return None
+
+
+def _title(verdicts: list[dict[str, dict[str, dict[str, Any]]]], provider: str, check: str) -> str:
+    for table in verdicts:
+        item = table.get(provider, {}).get(check)
+        if item:
+            return str(item.get("title") or check)
+    return check
+
+
+def _verdict_cell(item: dict[str, Any] | None) -> str:
+    if item is None:
+        return '<td class="muted">–</td>'
+    css = VERDICT_CLASS.get(str(item.get("verdict")), "v-skip")
+    measured, unit = item.get("measured"), item.get("unit") or ""
+    number = isinstance(measured, (int, float)) and not isinstance(measured, bool)
+    if number and math.isfinite(float(measured)):
+        shown = f"{fmt_number(measured)} {unit}".rstrip()
+    else:
+        shown = "" if measured is None else str(measured)
+    return f'<td><span class="verdict {css}">{esc(item.get("verdict"))}</span> {esc(shown)}</td>'
+
+
+def _definitions() -> str:
+    rows = "".join(f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in METHOD_DEFINITIONS)
+    return f'<dl class="defs">{rows}</dl>'

@@ -34,7 +34,9 @@ METRIC_DEFINITIONS = [
     ("cold / warm", "cold is the first request after the model was loaded, reported apart; every other "
                     "request is warm. Percentiles come from the raw samples of warm requests "
                     "(linear interpolation); runs are combined by joining samples, never by averaging percentiles."),
-    ("unstable", "a measurement with fewer than 5 samples or a standard deviation above 10 % of its mean."),
+    ("unstable", "a measurement with fewer than 5 samples, or a single-stream one whose standard deviation is "
+                 "above 10 % of its mean (likely background load). Concurrent and open-loop cases spread by "
+                 "queueing, which is expected, so spread alone is not flagged there."),
 ]
 
 CSS = """

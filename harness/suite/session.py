@@ -52,12 +52,15 @@ class ModelLoadFailed(Exception):
     """The provider works but the model did not load on it; the message is the one-line reason."""
 
 
-def case_id(provider: str, prompt_length: int, concurrency: int) -> str:
-    return f"{provider}-p{prompt_length}-c{concurrency}"
+def case_id(provider: str, target: str, precision: str | None, prompt_length: int, max_new_tokens: int, *,
+            concurrency: int = 1, rate_per_s: float | None = None) -> str:
+    """Everything that changes a case's numbers, readable: cpu-engine-fp32-p128-n16-c4 (or -r2.5, open loop).
 
-
-def open_loop_case_id(provider: str, prompt_length: int, rate_per_s: float) -> str:
-    return f"{provider}-p{prompt_length}-r{rate_per_s:g}"
+    The provider comes first (telemetry labels are grouped by it). Records carry each part as its own
+    field as well; comparisons pair cases on those fields, never by parsing this id.
+    """
+    load = f"r{rate_per_s:g}" if rate_per_s is not None else f"c{concurrency}"
+    return f"{provider}-{target}-{precision or 'na'}-p{prompt_length}-n{max_new_tokens}-{load}"
 
 
 @dataclass
@@ -171,6 +174,11 @@ class SuiteSession:
             self._environment.setdefault("threading", {})[provider] = threading_in_effect(engine.session)
             write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
 
+    def case_id(self, target: Any, prompt_length: int, *, concurrency: int = 1, rate_per_s: float | None = None) -> str:
+        """The case id of a measurement of ``target`` at this config's max_new_tokens."""
+        return case_id(target.provider, target.name, getattr(target, "precision", None), prompt_length,
+                       self.config.matrix.max_new_tokens, concurrency=concurrency, rate_per_s=rate_per_s)
+
     def _record_attachment(self, provider: str, probe: Any) -> None:
         """How this ORT attached the provider (adapter, backend, plugin) and what no hardware confirmed."""
         with self._lock:
@@ -265,6 +273,7 @@ class SuiteSession:
             chosen = adjust(chosen, self.remote)
         if check == "real_responses" and state.reference_note and chosen.verdict == "pass":
             chosen.reason = "; ".join(part for part in (chosen.reason, state.reference_note) if part)
+        chosen.provider = provider
         self._verdicts[(provider, check)] = chosen
         self.save_checklist()
         return chosen
@@ -286,7 +295,7 @@ class SuiteSession:
                 if (provider, check) not in self._verdicts:
                     judged = self._judge_partial(provider, check) if interrupted else None
                     self._verdicts[(provider, check)] = judged or Verdict(
-                        check, title, "skip", None, None, case=provider, reason=reason)
+                        check, title, "skip", None, None, case=provider, reason=reason, provider=provider)
         if interrupted:
             self._environment["interrupted"] = {"signal": interrupted, "forced": False}
         self.save_checklist()

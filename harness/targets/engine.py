@@ -74,6 +74,8 @@ class Engine:
         self._kv_placement = Placement(*placement_for(settings))  # the session's device and adapter
         self._kv_dtype = self._input_dtype(self.config.names.past(0)[0])
         self._logits_dtype = self._output_dtype(self.config.names.logits)
+        # Part of a case's identity in records (fp32 | fp16); int4 weights show in the model's hash.
+        self.precision = {"float32": "fp32", "float16": "fp16"}.get(self._kv_dtype.name, self._kv_dtype.name)
         self._eos = frozenset(self.config.eos_token_ids)
         self._run_lock = threading.Lock() if settings.serial_runs else contextlib.nullcontext()
         self.prefill_chunk = self._resolve_chunk(prefill_chunk)  # 0: the whole prompt in one Run
