@@ -1,9 +1,6 @@
 """Results: the versioned record schema, the run folder, incremental writers, loaders.
 
-Everything a report or the CI gate reads is written here, as plain data. Measurement code
-produces these records; report code reads only files written from them.
-
-Run folder (``reports/<run-id>/``):
+What reports and the CI gate read, as plain data. Run folder (``reports/<run-id>/``):
     results.jsonl      one RequestRecord per line, appended and flushed as each request ends
     telemetry.csv      TelemetrySample rows (same perf_counter_ns clock as the records)
     environment.json   Environment stamp
@@ -76,9 +73,7 @@ class RequestRecord:
     output_ids: list[int] = field(default_factory=list)
     # target-specific facts; HTTP: streamed, connect_s, chunk arrivals, usage_source, client_cpu_s
     details: dict[str, Any] = field(default_factory=dict)
-    # Case identity beyond provider/target/prompt_length/concurrency: what else changes the numbers.
-    # Comparisons pair cases on these fields (never by parsing case_id); None in runs written before.
-    max_new_tokens: int | None = None  # the request's generation cap
+    max_new_tokens: int | None = None  # case identity, like the fields above (None in older runs)
     arrival_rate: float | None = None  # open loop: Poisson arrivals per second; None in closed loop
     precision: str | None = None  # the target's KV/activation dtype (fp32 | fp16); weights: model sha256
     schema_version: int = SCHEMA_VERSION
