@@ -98,9 +98,3 @@ def test_command_line_overrides_parse_and_unknown_config_names_list_the_known() 
     with pytest.raises(HarnessError, match=r"config file not found: nightly: .*default, quick"):
         load_config("nightly")
 
-
-@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "-0.5"])
-def test_thresholds_that_are_not_finite_non_negative_numbers_are_refused(bad: str) -> None:
-    # NaN compares false both ways (a check against it could never fail); inf would gate nothing.
-    with pytest.raises(HarnessError, match=r"override: key 'thresholds.first_response_s' must be a finite number >= 0"):
-        load_config(overrides={"thresholds.first_response_s": bad})

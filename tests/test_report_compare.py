@@ -33,7 +33,10 @@ def _verdicts(baseline, current, limit=10.0, **kwargs) -> dict[tuple[str, str, s
 
 
 def _gate(tmp_path, capsys, current, baseline, *flags: str) -> tuple[int, str]:
-    return run_report_command([str(current), "--baseline", str(baseline), "--out", str(tmp_path / "cmp"), *flags], capsys)
+    out = tmp_path / "cmp"
+    if out.exists():  # report folders are exclusive: each call of a test writes its own
+        out = tmp_path / f"cmp-{len(list(tmp_path.glob('cmp*')))}"
+    return run_report_command([str(current), "--baseline", str(baseline), "--out", str(out), *flags], capsys)
 
 
 def test_a_slower_run_is_a_regression_where_samples_suffice():
@@ -129,7 +132,7 @@ def test_runs_with_no_case_in_common_are_refused_naming_the_differing_keys(tmp_p
     code, out = _gate(tmp_path, capsys, N32, FAST, "--fail-on-regression", "10")
     assert code == 2
     assert "have no case in common (max_new_tokens 16 vs 32)" in out and len(out.strip().splitlines()) == 1
-    assert not (tmp_path / "cmp").exists()  # nothing written for a refused comparison
+    assert not (tmp_path / "cmp" / "index.html").exists()  # no page for a refused comparison
 
 
 def test_other_model_or_onnxruntime_is_refused_unless_allowed_and_then_flagged(tmp_path, capsys):
@@ -137,9 +140,11 @@ def test_other_model_or_onnxruntime_is_refused_unless_allowed_and_then_flagged(t
     assert code == 2 and len(out.strip().splitlines()) == 1
     assert "model sha256 differs (9f2c1e0b7d9f vs 0123456789ab)" in out
     assert "onnxruntime differs (1.32.0 vs 1.20.1)" in out and "--allow-mismatch" in out
-    code, out = _gate(tmp_path, capsys, OTHER_MODEL, FAST, "--fail-on-regression", "25", "--allow-mismatch")
+    allowed = tmp_path / "allowed"
+    code, out = run_report_command([str(OTHER_MODEL), "--baseline", str(FAST), "--fail-on-regression", "25",
+                                    "--allow-mismatch", "--out", str(allowed)], capsys)
     assert code in (0, 1) and "compared anyway (--allow-mismatch): model sha256 differs" in out
-    page = (tmp_path / "cmp" / "index.html").read_text()
+    page = (allowed / "index.html").read_text()
     assert "compared although the runs differ (--allow-mismatch)" in page
 
 
