@@ -52,7 +52,10 @@ def test_a_folder_without_a_model_is_one_line_and_exit_2(tmp_path: Path) -> None
 @pytest.mark.parametrize(("args", "message"), [(["--port", "70000"], "--port must be in"),
                                                 (["--api-key", " "], "--api-key is empty"),
                                                 (["--max-concurrency", "0"], "must be >= 1"),
-                                                (["--kv-budget-gib", "nan"], "--kv-budget-gib must be")])
+                                                (["--kv-budget-gib", "nan"], "--kv-budget-gib must be"),
+                                                (["--provider", "nope"], "unknown provider 'nope'"),
+                                                (["--provider", "auto"], "serve runs on one provider"),
+                                                (["--set", "bogus.key=1"], "unknown key 'bogus.key'")])
 def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["serve", *args]) == 2
     stderr = capsys.readouterr().err

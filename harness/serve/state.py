@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.providers import ProviderSettings, short_name
+from harness.model.default_model import resolve_model
+from harness.providers import ProviderSettings, short_name, threading_in_effect
 from harness.serve.api_error import ApiError, one_line
 from harness.serve.generation import GenerationPool
 from harness.targets.engine import Engine
@@ -27,8 +28,9 @@ DEFAULT_KV_BUDGET_GIB = 4.0
 
 @dataclass(frozen=True)
 class ServeOptions:
-    model_dir: Path | None = None  # None: the embedded tiny Phi-3
+    model_dir: Path | None = None  # None: the embedded tiny Phi-3; a preset name ("small") is built on load
     provider: str = "cpu"
+    settings: ProviderSettings | None = None  # options and threads from a config; None: the defaults
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
@@ -51,7 +53,9 @@ class ModelState:
     def load(self) -> None:
         """Load the engine (blocking; run it in a thread). Failures are kept, never raised."""
         try:
-            engine = Engine.load(self.options.model_dir, ProviderSettings(name=self.options.provider))
+            # a preset is built here, after the socket is up: /health says "loading" meanwhile
+            settings = self.options.settings or ProviderSettings(name=self.options.provider)
+            engine = Engine.load(resolve_model(self.options.model_dir), settings)
         except HarnessError as error:
             self.error, self.status = str(error), "failed"
         except Exception as error:  # ORT's own failures: name them on one line
@@ -100,6 +104,7 @@ class ModelState:
             "kv_reserved_tokens": pool.kv.reserved_tokens,
             "active_requests": pool.active,
             "serial_runs": engine.settings.serial_runs,
+            "threading": threading_in_effect(engine.session),
         }
 
     def model_card(self) -> dict:
