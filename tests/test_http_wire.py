@@ -1,0 +1,63 @@
+"""HTTP/1.1 framing on one socket: chunked (extensions, trailers), sized and close-delimited bodies."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from harness.targets.http_wire import Wire, WireError, wall_minus_perf_ns
+
+
+def wire_reading(data: bytes, close: bool = True) -> Wire:
+    ours, theirs = socket.socketpair()
+    theirs.sendall(data)
+    if close:
+        theirs.close()
+    ours.settimeout(2)
+    return Wire(ours)
+
+
+def body_of(wire: Wire) -> bytes:
+    _, _, headers = wire.read_head()
+    return b"".join(piece for piece, _ in wire.body(headers))
+
+
+def test_chunked_body_with_extensions_and_trailers() -> None:
+    wire = wire_reading(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    assert body_of(wire) == b"hello world"
+
+
+def test_sized_and_close_delimited_bodies() -> None:
+    assert body_of(wire_reading(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")) == b"nope"
+    assert body_of(wire_reading(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")) == b"until the end"
+
+
+def test_head_status_and_headers() -> None:
+    status, reason, headers = wire_reading(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n").read_head()
+    assert (status, reason, headers["retry-after"]) == (503, "Service Unavailable", "1")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk-size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", "closed"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhel", "before the end of the body"),
+    (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP response"),
+    (b"", "before answering"),
+])
+def test_broken_framing_is_a_wire_error(data: bytes, message: str) -> None:
+    wire = wire_reading(data)
+    with pytest.raises(WireError, match=message):
+        body_of(wire)
+
+
+def test_each_server_sent_event_is_read_on_its_own() -> None:
+    wire = wire_reading(b"HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\ndata: a\n\ndata: b\n\nxxxx")
+    _, _, headers = wire.read_head()
+    pieces = [piece for piece, _ in wire.body(headers)]
+    assert pieces[:2] == [b"data: a\n\n", b"data: b\n\n"]  # one read per event: one stamp per event
+
+
+def test_wall_clock_offset_is_stable_between_calls() -> None:
+    assert abs(wall_minus_perf_ns() - wall_minus_perf_ns()) < 1_000_000
