@@ -15,6 +15,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--provider", action="append", default=None,
         help="provider short name (cpu, dml, qnn, cuda, auto); repeat for several; default: the config's",
     )
+    group.addoption(
+        "--require", action="append", default=None,
+        help="provider that must be proven (every applicable gating item measured); repeat for several; "
+             "default: gate.require, else the --provider ones, else at least one",
+    )
     group.addoption("--config", default=None, help="TOML config (default: configs/quick.toml for suites)")
     group.addoption("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key, e.g. --set thresholds.first_response_s=0.2")

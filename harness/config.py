@@ -88,6 +88,13 @@ class Slo:
 
 
 @dataclass(frozen=True)
+class Gate:
+    # providers that must be proven: every applicable gating item measured (docs/ARCHITECTURE.md);
+    # empty = the providers named with --provider, or at least one provider of the run
+    require: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Telemetry:
     interval_s: float = 0.05  # sampling period
     enabled: bool = True
@@ -111,6 +118,7 @@ class Http:  # run --target-url: timeouts (a request past one is a failed record
 
 SECTIONS: dict[str, type] = {
     "matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "slo": Slo, "telemetry": Telemetry, "http": Http,
+    "gate": Gate,
 }
 PROVIDER_KEYS = ("threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "strict")
 
@@ -124,6 +132,7 @@ class Config:
     slo: Slo = Slo()
     telemetry: Telemetry = Telemetry()
     http: Http = Http()
+    gate: Gate = Gate()
     sources: tuple[str, ...] = ()  # files and "override", in the order applied
 
     def provider(self, name: str) -> ProviderConfig:
@@ -324,8 +333,9 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
         ("matrix.providers", config.matrix.providers, (*EXECUTION_PROVIDERS, AUTO)),
         ("fallback.chain", config.fallback.chain, tuple(EXECUTION_PROVIDERS)),
         ("fallback.disabled", config.fallback.disabled, tuple(EXECUTION_PROVIDERS)),
+        ("gate.require", config.gate.require, tuple(EXECUTION_PROVIDERS)),
     ):
-        if not names and key != "fallback.disabled":
+        if not names and key not in ("fallback.disabled", "gate.require"):
             fail(key, "is empty", f"list at least one of {known}")
         for name in names:
             if name not in allowed:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.judge.checklist import fold_unavailable, format_table
+from harness.report.checklist_table import fold_unavailable, format_table
 from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError, one_line
 from harness.providers import Choice
@@ -107,6 +107,19 @@ def _resolve_auto(pytest_config: pytest.Config, config: Config) -> Choice:
     return choice
 
 
+def _required(pytest_config: pytest.Config) -> list[str]:
+    """Providers the gate needs proven: --require, else gate.require, else the --provider ones
+    (``auto`` as resolved); empty means at least one provider of the run."""
+    named = pytest_config.getoption("require") or list(_config(pytest_config).gate.require)
+    if named:
+        return list(dict.fromkeys(named))
+    if not pytest_config.getoption("provider"):
+        return []
+    chosen = [c["chosen"] for c in pytest_config.stash.get(_CHOICES_KEY, [])]
+    explicit = [name for name in pytest_config.getoption("provider") if name != "auto"]
+    return list(dict.fromkeys(explicit + chosen))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = _config(metafunc.config)
     providers = _providers(metafunc.config)
@@ -123,7 +136,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = [(p, n) for p in providers for n in config.matrix.prompt_lengths]
         metafunc.parametrize(("provider", "prompt_length"), cases, ids=[f"{p}-p{n}-c1" for p, n in cases])
     elif "check" in names:
-        from harness.judge.checklist import CHECKS
+        from harness.judge.table import CHECKS
 
         cases = [(p, check) for p in providers for check in CHECKS]
         metafunc.parametrize(("provider", "check"), cases, ids=[f"{p}-{check}" for p, check in cases])
@@ -150,7 +163,7 @@ def suite(request: pytest.FixtureRequest) -> SuiteSession:
 
         session = SuiteSession(_config(pytest_config), resolve_model(pytest_config.getoption("model")), run_dir,
                                _providers(pytest_config), pytest_config.stash.get(_CHOICES_KEY, []),
-                               remote=_remote_options(pytest_config))
+                               remote=_remote_options(pytest_config), required=_required(pytest_config))
         pytest_config.stash[_SESSION_KEY] = session
         print(f"\nphi3-harness: writing results to {run_dir}")
     return pytest_config.stash[_SESSION_KEY]
@@ -193,6 +206,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             stop.file_error(error)
         finally:
             suite_session.close()
+        # a gate that fails on evidence (nothing measured for a required provider) fails plain pytest too
+        if interrupted is None and suite_session.gate().code and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if stop.error is not None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
@@ -219,6 +235,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         write(f"auto chose {choice['chosen']}")
     for line in format_table(fold_unavailable(suite_session.verdicts())).splitlines():
         write(line)
+    result = suite_session.gate()
+    write(f"gate: {'FAIL' if result.code else 'PASS'}: {result.message}")
     write(f"run folder: {suite_session.run_dir}")
     if config.getoption("no_report"):
         return

@@ -17,8 +17,8 @@ def test_checklist(suite: SuiteSession, provider: str, check: str) -> None:
     if unavailable:  # one reason for every item, so pytest's summary groups them into one line
         pytest.skip(unavailable)
     where = f"{verdict.title} [{verdict.case or provider}]"
-    if verdict.verdict == "skip":
-        pytest.skip(f"{where}: {verdict.reason}")
+    if verdict.verdict in ("skip", "inconclusive"):  # not proven: the gate decides what that costs
+        pytest.skip(f"{where}: {'' if verdict.verdict == 'skip' else 'inconclusive: '}{verdict.reason}")
     if verdict.verdict == "fail":
         pytest.fail(
             f"{where}: measured {verdict.measured} {verdict.unit}, threshold {verdict.comparison} "

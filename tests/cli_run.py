@@ -26,10 +26,11 @@ def run_cli(capture, *argv: str) -> Result:
     return Result(code, captured.out, captured.err)
 
 
-# The least a `run` needs to judge every item once on cpu: one short prompt, one concurrency level,
-# two repetitions, no open-loop rates. Tests whose point is one verdict or one exit path use it.
+# The least a `run` needs to measure every item on cpu (each item's minimum samples,
+# harness/judge/table.py): one short prompt, one concurrency level, 8 repetitions, 4 concurrent
+# requests, no open-loop rates. Tests whose point is one verdict or one exit path use it.
 SMALL_MATRIX = (
     "--set", "matrix.providers=cpu", "--set", "matrix.prompt_lengths=16", "--set", "matrix.concurrency=1,2",
-    "--set", "matrix.repetitions=2", "--set", "matrix.warmup=0", "--set", "matrix.requests_per_level=2",
-    "--set", "matrix.arrival_rates=[]", "--set", "matrix.max_new_tokens=4",
+    "--set", "matrix.repetitions=8", "--set", "matrix.warmup=0", "--set", "matrix.requests_per_level=4",
+    "--set", "matrix.arrival_rates=[]", "--set", "matrix.max_new_tokens=8",
 )

@@ -14,9 +14,10 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -35,9 +36,16 @@ class ServerHandle:
     log: Path
     process: subprocess.Popen
 
-    def log_entries(self) -> dict[str, dict]:
-        entries = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-        return {entry["request_id"]: entry for entry in entries}
+    def log_entries(self, wanted: Iterable[str] = (), timeout_s: float = 5.0) -> dict[str, dict]:
+        """The server's log by request id; waits (bounded) for the ``wanted`` ids: the server writes
+        a request's line after its last byte, so a client can finish before the line is there."""
+        wanted, deadline = set(wanted), time.monotonic() + timeout_s
+        while True:
+            entries = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+            by_id = {entry["request_id"]: entry for entry in entries}
+            if wanted <= set(by_id) or time.monotonic() > deadline:
+                return by_id
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -157,7 +157,7 @@ def test_function_level_and_relative_imports_are_seen():
 
 
 # Modules being split by work in progress; shrink-only like the lists above.
-KNOWN_LONG = {"harness.judge.checklist"}
+KNOWN_LONG: set[str] = set()
 
 
 def test_no_module_over_400_lines():

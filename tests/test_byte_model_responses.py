@@ -40,7 +40,9 @@ def suite_run(byte_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
 def test_responses_suite_passes_on_the_byte_emitting_model(suite_run: tuple[int, Path]) -> None:
     exit_code, run_dir = suite_run
     verdicts = {v.check: v for v in load_checklist(run_dir)}
-    assert exit_code == 0, [verdicts[k] for k in ("real_responses", "token_counting") if k in verdicts]
+    assert not [v for v in verdicts.values() if v.verdict == "fail"], verdicts
+    # cpu was named, so the gate wants all of it proven; -k left the other items unmeasured
+    assert exit_code == 1 and verdicts["memory_stable"].verdict == "skip"
     assert verdicts["real_responses"].verdict == "pass", verdicts["real_responses"]
     assert verdicts["token_counting"].verdict == "pass", verdicts["token_counting"]
 

@@ -62,7 +62,7 @@ def test_configs_are_frozen() -> None:
     "text,message",
     [
         ("[matrix]\nprompt_lenghts = [16]\n", r"x.toml: unknown key 'matrix.prompt_lenghts' \(known: matrix.arrival_rates, matrix.concurrency, "),
-        ("[matrx]\n", r"x.toml: unknown key 'matrx' \(known: fallback, http, matrix, provider"),
+        ("[matrx]\n", r"x.toml: unknown key 'matrx' \(known: fallback, gate, http, matrix, provider"),
         ("[provider.dml]\nfilter = 'gpu'\n", r"x.toml: unknown key 'provider.dml.filter' \(known: .*provider.dml.device_filter"),
         ("[provider.tpu]\n", r"x.toml: unknown key 'provider.tpu'"),
         ("[matrix]\nrepetitions = 'five'\n", r"x.toml: key 'matrix.repetitions' must be an integer, got 'five'"),

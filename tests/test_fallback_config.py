@@ -55,7 +55,9 @@ def test_suites_skip_a_disabled_provider_listed_in_the_matrix_with_the_reason(tm
     out = tmp_path / "run"
     result = run_cli(capfd, "run", "--set", "matrix.providers=dml", "--set", "fallback.disabled=dml",
                      "--out", str(out), "--no-report", "--", "-k", "latency or checklist")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # the only provider of the run measured nothing: the gate says so, in one line
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "gate: FAIL: nothing measured for dml" in result.stderr
     dml = load_checklist(out)
     assert dml and all(v.case.startswith("dml") and v.verdict == "skip" for v in dml)
     assert {v.reason for v in dml} == {"dml is switched off in the config (fallback.disabled)"}
@@ -65,6 +67,8 @@ def test_auto_in_the_matrix_runs_on_the_first_usable_provider(tmp_path: Path, ca
     out = tmp_path / "run"
     result = run_cli(capfd, "run", "--provider", "auto", *SMALL_MATRIX[2:], "--out", str(out), "--no-report",
                      "--", "-k", "latency or checklist")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # the provider auto chose must be proven; the deselected suites leave items unmeasured
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "gate: FAIL: not proven for cpu: real_responses (skip)" in result.stderr
     assert "auto chose cpu" in result.stdout and "auto passed over dml" in result.stdout
     assert {v.case.split("-")[0] for v in load_checklist(out)} == {"cpu"}

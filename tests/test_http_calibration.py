@@ -35,7 +35,7 @@ def test_measured_timing_matches_the_servers_send_times(server, concurrency: int
         target.close()
     assert all(r.ok for r in records), [r.error for r in records if not r.ok][:1]
     assert all(r.completion_tokens == 10 and r.details["chunk_tokens"] == [1, 1, 3, 1, 1, 3] for r in records)
-    entries = server.log_entries()
+    entries = server.log_entries(f"{r.case_id}-{r.request_index}" for r in records)
     measured = errors(records, entries, trusted_only=True)
     for metric in METRICS:
         assert len(measured[metric]) >= 5, f"{metric}: fewer than 5 samples not flagged as merged"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from harness.judge.checklist import CHECKS
+from harness.judge.table import CHECKS
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.html import esc

@@ -13,13 +13,14 @@ from harness.errors import HarnessError
 from harness.model.default_model import resolve_model
 from harness.model.folder import load_model_folder
 from harness.measure.run_folder import claim_run_folder
-from harness.providers import AUTO, make_probe_fn, require_usable
+from harness.providers import AUTO, EXECUTION_PROVIDERS, make_probe_fn, require_usable
 from harness.suite.runner import SuiteOutcome, run_suites
 
 if TYPE_CHECKING:
     from harness.config import Config
 
-HELP = "Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a gating check fails."
+HELP = ("Run the validation suites (pytest), write the run folder and report, print the checklist; exit 1 when a "
+        "gating check fails or a required provider has a gating check that was not measured.")
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "in-process engine; --model then names the folder the server runs")
     parser.add_argument("--api-key", help="bearer key for --target-url")
     parser.add_argument("--model-name", help="model name to send to --target-url (default: the first of its /v1/models)")
+    parser.add_argument("--require", action="append", metavar="PROVIDER",
+                        help="provider that must be proven: every applicable gating check measured, else exit 1; "
+                             "repeat for several (default: gate.require, else the --provider ones, else at least one)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set thresholds.first_response_s=0.2")
     add_matrix_flags(parser)
@@ -46,12 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # imported here: the CLI imports every command module to build its parser
     from harness.config import load_config, parse_override
-    from harness.measure.results import CHECKLIST_FILE, load_checklist, new_run_dir
+    from harness.measure.results import CHECKLIST_FILE, load_checklist, load_environment, new_run_dir
 
     args.overrides = [*args.overrides, *flag_overrides(args)]  # the suites get them as --set too
     overrides = dict(parse_override(text) for text in args.overrides)
     # A bad config, model folder or explicitly named provider is a one-line error here, not a pytest crash.
     config = load_config(args.config, overrides)
+    _check_required(args.require or [])
     if args.model or not args.target_url:  # a remote server's model is its own business
         _check_model(args, config)
     if args.target_url:
@@ -77,9 +82,12 @@ def run(args: argparse.Namespace) -> int:
         if verdict.verdict == "fail" and verdict.gating:
             print(f"FAIL {verdict.check} [{verdict.case}]: measured {verdict.measured} vs threshold "
                   f"{verdict.comparison} {verdict.threshold} {verdict.unit}: {verdict.reason}", file=sys.stderr)
-    from harness.judge.checklist import gate  # pandas (~150 ms): after the suites, not before them
+    from harness.judge.gate import gate  # after the suites, not before them
 
-    code = gate(verdicts)
+    required = load_environment(run_dir).get("required_providers") or []
+    result = gate(verdicts, required)
+    print(f"gate: {'FAIL' if result.code else 'PASS'}: {result.message}", file=sys.stderr if result.code else sys.stdout)
+    code = result.code
     if code == 0 and status not in (0, 5):
         print(f"the suites ended with pytest status {status} (errors outside the checklist): see the output above",
               file=sys.stderr)
@@ -132,6 +140,13 @@ def _check_model(args: argparse.Namespace, config: Config) -> None:
     check_matrix_fits(tokenizer, config.matrix.prompt_lengths, config.matrix.max_new_tokens, limit)
 
 
+def _check_required(names: list[str]) -> None:
+    known = (*EXECUTION_PROVIDERS, "remote")
+    for name in names:
+        if name not in known:
+            raise HarnessError(f"--require names unknown provider {name!r}: use {', '.join(known)}")
+
+
 def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
     """A provider named on the command line must be usable; the config's matrix may list absent ones (they skip)."""
     named = [name for name in args.provider or [] if name != AUTO]
@@ -150,11 +165,15 @@ def _pytest_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
         "--rootdir", str(SUITES_DIR.parent), "-v", "--tb=short", "-rfE",  # skip reasons are in the checklist table
         "--config", args.config, "--results-dir", str(run_dir),
         "--benchmark-json", str(run_dir / "benchmark.json"), "--benchmark-columns=min,median,max,rounds",
+        # a run without latency cases is judged by the gate; pytest-benchmark's "nothing saved" is noise
+        "-W", "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
     ]
     if args.model:
         command += ["--model", args.model]
     for provider in args.provider or []:
         command += ["--provider", provider]
+    for provider in args.require or []:
+        command += ["--require", provider]
     for option in ("target_url", "api_key", "model_name"):
         if getattr(args, option):
             command += [f"--{option.replace('_', '-')}", getattr(args, option)]

@@ -136,8 +136,13 @@ def run_closed_loop(
             next_index[0] += 1
             return index
 
+    # Every worker is running before the first request goes out: started one by one, the first
+    # workers could finish requests before the last one starts, and the level would never be reached.
+    all_started = threading.Barrier(concurrency)
+
     def work(worker: int) -> None:
         try:
+            all_started.wait()
             while (index := claim()) is not None:
                 record = measure_request(
                     target, _request_at(requests, index),

@@ -21,17 +21,16 @@ import time
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable
 
 from harness.errors import HarnessError
 from harness.measure.run_folder import LineAppender, atomic_write
+from harness.measure.verdict import Verdict, VerdictKind  # noqa: F401 - part of the results schema
 
 if TYPE_CHECKING:  # pandas costs ~150 ms to import: loaded only by the functions that build frames
     import pandas as pd
 
 SCHEMA_VERSION = 1
-
-VerdictKind = Literal["pass", "fail", "skip", "info"]
 
 RESULTS_FILE = "results.jsonl"
 TELEMETRY_FILE = "telemetry.csv"
@@ -76,6 +75,9 @@ class RequestRecord:
     max_new_tokens: int | None = None  # case identity, like the fields above (None in older runs)
     arrival_rate: float | None = None  # open loop: Poisson arrivals per second; None in closed loop
     precision: str | None = None  # the target's KV/activation dtype (fp32 | fp16); weights: model sha256
+    # resident memory of the serving process read by the measuring code right after this request
+    # (memory-growth cases only): aligned with the request by construction, unlike telemetry
+    rss_after_bytes: int | None = None
     schema_version: int = SCHEMA_VERSION
 
 
@@ -91,21 +93,6 @@ class TelemetrySample:
     gpu_dedicated_bytes: int | None = None
     gpu_shared_bytes: int | None = None
     label: str = ""  # case id while a case runs
-
-
-@dataclass
-class Verdict:
-    check: str  # stable key, e.g. "first_response"
-    title: str  # human title, e.g. "First response (cold TTFT)"
-    verdict: VerdictKind
-    measured: float | str | None
-    threshold: float | str | None
-    unit: str = ""
-    comparison: str = ""  # "<=", ">=", "==", ">"
-    case: str = ""
-    reason: str = ""  # why it failed, skipped, or is info only
-    gating: bool = True  # a failing gating check makes the exit code non-zero
-    provider: str = ""  # whose item this is (cpu | dml | ...): comparisons pair items on it, not on ``case``
 
 
 RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]

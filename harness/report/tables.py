@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.judge.checklist import fold_unavailable
+from harness.report.checklist_table import fold_unavailable
 from harness.report.runs import RunData
 from harness.measure.results import Verdict
 from harness.stats import summarize as _summarize

@@ -1,9 +1,9 @@
 """State of one validation-suite session: engines per provider, the run folder, what was measured.
 
 The pytest suites (suites/) are thin: they ask this object for an engine, measure through it, and
-judge with harness.judge.checklist. Every record reaches results.jsonl the moment it is measured, every
-telemetry sample reaches telemetry.csv as it is taken, and checklist.json is rewritten after each
-verdict, so an interrupted session leaves a readable run folder.
+judge with harness.judge (the table in harness/judge/table.py). Every record reaches results.jsonl
+the moment it is measured, every telemetry sample reaches telemetry.csv as it is taken, and
+checklist.json is rewritten after each verdict, so an interrupted session leaves a readable run folder.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
+import psutil
 
-from harness.judge.checklist import CHECKS, CheckInputs, check_model_loads, evaluate, skip_all
+from harness.judge.evidence import CheckInputs, Evidence
+from harness.judge.gate import GateResult, gate
+from harness.judge.table import CHECKS, judge_item, skip_all
 from harness.config import Config
 from harness.measure.environment import collect_environment
 from harness.errors import HarnessError
@@ -65,26 +68,22 @@ def case_id(provider: str, target: str, precision: str | None, prompt_length: in
 
 @dataclass
 class ProviderState:
-    """What the suites learned about one provider, beyond the request records."""
+    """One provider's runtime state; ``evidence`` is what the judges read, filled in place."""
 
     engine: Engine | None = None
     unavailable: str | None = None
-    load_s: float | None = None
-    load_error: str | None = None
-    proof: dict[str, Any] | None = None
-    decodes: bool | None = None
-    matches_reference: bool | None = None
-    reference_note: str = ""
-    concurrent_outputs_match: bool | None = None
-    concurrency_details: list[str] = field(default_factory=list)
-    token_counts: list[dict[str, Any]] = field(default_factory=list)
-    gpu_counters_reason: str = ""
-    single_stream: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
+    single_stream: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    @property
+    def load_error(self) -> str | None:
+        return self.evidence.load_error
 
 
 class SuiteSession:
     def __init__(self, config: Config, model_dir: Path | None, run_dir: Path, providers: list[str],
-                 provider_choices: list[dict[str, Any]] | None = None, remote: RemoteOptions | None = None) -> None:
+                 provider_choices: list[dict[str, Any]] | None = None, remote: RemoteOptions | None = None,
+                 required: list[str] | None = None) -> None:
         if model_dir is None:
             from harness.model.default_model import default_model_dir
 
@@ -97,6 +96,7 @@ class SuiteSession:
         self.provider_choices = provider_choices or []  # how "auto" was resolved, with what was passed over
         self.remote_options = remote  # set: the suites measure this HTTP endpoint (provider axis "remote")
         self.remote: Remote | None = None
+        self.required = list(required or [])  # providers the gate needs proven (empty: at least one)
         self.records: list[RequestRecord] = []
         self.samples: list[TelemetrySample] = []
         self.states: dict[str, ProviderState] = {}
@@ -108,7 +108,8 @@ class SuiteSession:
         self._sampler_cost = {"cpu_s": 0.0, "wall_s": 0.0, "samples": 0}
         self._environment = collect_environment(
             self.model_dir, providers, run_id=self.run_id,
-            extra={"config": config.as_dict(), "provider_choices": self.provider_choices},
+            extra={"config": config.as_dict(), "provider_choices": self.provider_choices,
+                   "required_providers": self.required},
         )
         write_json(run_dir / ENVIRONMENT_FILE, self._environment)
 
@@ -116,6 +117,9 @@ class SuiteSession:
 
     def state(self, provider: str) -> ProviderState:
         return self.states.setdefault(provider, ProviderState())
+
+    def evidence(self, provider: str) -> Evidence:
+        return self.state(provider).evidence
 
     def engine(self, provider: str) -> Engine:
         """The provider's engine, loaded once; its first request is measured as the cold one."""
@@ -133,12 +137,12 @@ class SuiteSession:
                 if probe.usable:
                     state.engine = Engine.load(self.model_dir, self.config.provider_settings(provider))
             except HarnessError as error:  # a broken model folder, or a session the model cannot run in
-                state.load_error = str(error)
-                raise ModelLoadFailed(state.load_error) from None
+                state.evidence.load_error = str(error)
+                raise ModelLoadFailed(str(error)) from None
             if not probe.usable:
                 state.unavailable = f"{provider} {probe.status.replace('_', ' ')}: {probe.reason}"
                 raise ProviderUnavailable(state.unavailable)
-            state.load_s = state.engine.load_seconds
+            state.evidence.load_s = state.engine.load_seconds
             self._record_threading(provider, state.engine)
             self._record_attachment(provider, probe)
             self._measure_cold(provider, state.engine, state.engine.tokenizer)
@@ -159,8 +163,11 @@ class SuiteSession:
             try:
                 self.remote = connect(self.remote_options, self.model_dir, self.config.http)
             except HarnessError as error:
-                state.load_error = str(error)
-                raise ModelLoadFailed(state.load_error) from None
+                state.evidence.load_error = str(error)
+                raise ModelLoadFailed(str(error)) from None
+            state.evidence.load_s = self.remote.load_s
+            state.evidence.health_model_loaded = self.remote.health.model_loaded
+            state.evidence.health_detail = self.remote.health.detail
             with self._lock:
                 self._environment["http_target"] = self.remote.describe()
                 write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
@@ -201,13 +208,29 @@ class SuiteSession:
             self.records.append(record)
 
     def measure(self, target: Any, request: Request, *, case: str, test: str, prompt_length: int,
-                concurrency: int = 1, index: int = 0, worker: int = 0, cold: bool = False) -> RequestRecord:
+                concurrency: int = 1, index: int = 0, worker: int = 0, cold: bool = False,
+                read_memory: bool = False) -> RequestRecord:
+        """Measure one request and write its record; ``read_memory``: read the serving process's
+        resident memory right after it, into the record (memory-growth cases)."""
         record = measure_request(
             target, request, run_id=self.run_id, case_id=case, test=test, prompt_length=prompt_length,
             concurrency=concurrency, request_index=index, worker=worker, cold=cold,
         )
+        if read_memory:
+            record.rss_after_bytes = self.serving_rss(record.provider)
         self.add_record(record)
         return record
+
+    def serving_rss(self, provider: str) -> int | None:
+        """Resident memory of the process that serves ``provider``: this one, or the HTTP server found
+        by its port (None when that server cannot be read)."""
+        process = psutil.Process()
+        if provider == REMOTE and self.remote is not None:
+            process = self.remote.process
+        try:
+            return int(process.memory_info().rss) if process is not None else None
+        except psutil.Error:
+            return None
 
     @contextlib.contextmanager
     def sampling(self, label: str) -> Iterator[TelemetrySampler]:
@@ -234,7 +257,7 @@ class SuiteSession:
                 self._sampler_cost[key] += getattr(sampler.cost, key)
         provider = label.split("-", 1)[0]
         if not sampler.gpu_available:
-            self.state(provider).gpu_counters_reason = sampler.gpu_reason
+            self.evidence(provider).gpu_counters_reason = sampler.gpu_reason
 
     # -- judging ------------------------------------------------------------------------------
 
@@ -245,34 +268,25 @@ class SuiteSession:
         prefix = f"{provider}-"
         return records_to_frame(records), telemetry_to_frame([s for s in samples if s.label.startswith(prefix)])
 
+    def target_kind(self, provider: str) -> str:
+        return "http" if provider == REMOTE and self.remote_options is not None else "engine"
+
+    def inputs(self, provider: str) -> CheckInputs:
+        records, telemetry = self.frames(provider)
+        return CheckInputs(provider, records, telemetry, self.evidence(provider), self.target_kind(provider))
+
     def verdict(self, provider: str, check: str) -> Verdict:
         """Judge one checklist item for a provider from everything measured so far, and save it."""
-        state = self.state(provider)
+        state, kind = self.state(provider), self.target_kind(provider)
         if state.unavailable:
-            verdicts = skip_all(provider, state.unavailable)
-        elif state.load_error:
-            verdicts = [check_model_loads(None, state.load_error, provider)]
-            verdicts += [v for v in skip_all(provider, f"the model did not load: {state.load_error}")
-                         if v.check != "model_loads"]
+            chosen = next(v for v in skip_all(provider, state.unavailable, kind) if v.check == check)
+        elif state.load_error and check != "model_loads":
+            reason = f"the model did not load: {state.load_error}"
+            chosen = next(v for v in skip_all(provider, reason, kind) if v.check == check)
         else:
-            records, telemetry = self.frames(provider)
-            remote = self.remote if provider == REMOTE else None
-            inputs = CheckInputs(
-                provider=provider, records=records, telemetry=telemetry, proof=state.proof,
-                load_s=remote.load_s if remote else state.load_s, load_error=state.load_error, decodes=state.decodes,
-                health_model_loaded=remote.health.model_loaded if remote else None,
-                health_detail=remote.health.detail if remote else "",
-                matches_reference=state.matches_reference,
-                concurrent_outputs_match=state.concurrent_outputs_match,
-                concurrency_detail="; ".join(state.concurrency_details),
-                token_counts=state.token_counts or None, gpu_counters_reason=state.gpu_counters_reason,
-            )
-            verdicts = evaluate(inputs, self.config.thresholds)
-        chosen = next(v for v in verdicts if v.check == check)
+            chosen = judge_item(check, self.inputs(provider), self.config.thresholds)
         if provider == REMOTE and self.remote is not None:
             chosen = adjust(chosen, self.remote)
-        if check == "real_responses" and state.reference_note and chosen.verdict == "pass":
-            chosen.reason = "; ".join(part for part in (chosen.reason, state.reference_note) if part)
         chosen.provider = provider
         self._verdicts[(provider, check)] = chosen
         self.save_checklist()
@@ -291,11 +305,10 @@ class SuiteSession:
         reason = (f"interrupted ({interrupted}) before this item was judged" if interrupted
                   else "not run (deselected, or the run stopped before this item was judged)")
         for provider in self.providers:
-            for check, title in CHECKS.items():
-                if (provider, check) not in self._verdicts:
-                    judged = self._judge_partial(provider, check) if interrupted else None
-                    self._verdicts[(provider, check)] = judged or Verdict(
-                        check, title, "skip", None, None, case=provider, reason=reason, provider=provider)
+            for skipped in skip_all(provider, reason, self.target_kind(provider)):
+                if (provider, skipped.check) not in self._verdicts:
+                    judged = self._judge_partial(provider, skipped.check) if interrupted else None
+                    self._verdicts[(provider, skipped.check)] = judged or skipped
         if interrupted:
             self._environment["interrupted"] = {"signal": interrupted, "forced": False}
         self.save_checklist()
@@ -329,8 +342,12 @@ class SuiteSession:
         keys = sorted(self._verdicts, key=lambda key: (provider_order.get(key[0], 99), check_order.get(key[1], 99)))
         return [self._verdicts[key] for key in keys]
 
+    def gate(self) -> GateResult:
+        """The exit rule on what was judged (harness/judge/gate.py)."""
+        return gate(self.verdicts(), self.required)
+
     def save_proofs(self) -> None:
-        proofs = [s.proof for s in self.states.values() if s.proof]
+        proofs = [s.evidence.proof for s in self.states.values() if s.evidence.proof]
         write_json(self.run_dir / PROVIDER_PROOF_FILE, proofs)
 
     def close(self) -> None:
