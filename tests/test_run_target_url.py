@@ -25,10 +25,11 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def endpoint_run(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("run") / "http"
+    # 16 tokens a request: long enough token spans that concurrent requests are seen generating together
     with scripted_server("--first-ms", "3", "--gap-ms", "1") as server:
         result = _run("--target-url", server.url, "--out", str(out), "--no-report",
                       "--set", "matrix.requests_per_level=4", "--set", "matrix.repetitions=8",
-                      "--set", "matrix.max_new_tokens=4", "--set", "matrix.prompt_lengths=16")
+                      "--set", "matrix.max_new_tokens=16", "--set", "matrix.prompt_lengths=16")
         yield result, out, server
 
 
