@@ -42,9 +42,9 @@ def test_concurrency(suite: SuiteSession, target: SuiteTarget, provider: str, pr
     _check(case, result, comparison, total)
 
 
-def test_concurrency(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int,
-                     concurrency: int) -> None:
-    case = suite.case_id(target.target, prompt_length, concurrency=concurrency)
+def test_open_loop(suite: SuiteSession, target: SuiteTarget, provider: str, prompt_length: int,
+                   arrival_rate: float) -> None:
+    case = suite.case_id(target.target, prompt_length, rate_per_s=arrival_rate)
     total = suite.config.matrix.requests_per_level
     requests = _requests(suite, target, prompt_length, DISTINCT_PROMPTS)
     result, comparison = gather.open_loop(suite, provider, target, requests, case=case, prompt_length=prompt_length,

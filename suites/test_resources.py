@@ -28,6 +28,6 @@ def test_memory_over_repeated_requests(suite: SuiteSession, target: SuiteTarget,
     length = max(suite.config.matrix.prompt_lengths)
     request = Request(prompt_ids=exact_length_prompt(target.tokenizer, length),
                       max_new_tokens=suite.config.matrix.max_new_tokens)
-    records = gather.repeated_requests(suite, target.target, request, case=suite.case_id(target.target, length), prompt_length=length,
-                                       count=REPEATED_REQUESTS)
+    records = gather.repeated_requests(suite, target.target, request, case=suite.case_id(target.target, length),
+                                       prompt_length=length, count=REPEATED_REQUESTS)
     assert all(r.ok for r in records), [r.error for r in records if not r.ok][:1]
