@@ -129,7 +129,7 @@ def test_a_provider_skipped_entirely_is_one_row_on_the_page_but_every_row_in_the
     checklist = json.loads((run / "checklist.json").read_text())
     reason = "dml not installed: DmlExecutionProvider is not in this ONNX Runtime"
     checklist += [dict(checklist[0], check=check, title=title, verdict="skip", measured=None, threshold=None,
-                       case="dml", reason=reason) for check, title in CHECKS.items()]
+                       case="dml", provider="dml", reason=reason) for check, title in CHECKS.items()]
     (run / "checklist.json").write_text(json.dumps(checklist))
     page = build_report(run).read_text()
     assert page.count(esc(reason)) == 2  # the folded table row and the skipped-checks box
