@@ -13,6 +13,8 @@ from fixtures_model import BuildFn
 from serve_client import request
 
 from harness.cli import main
+from harness.serve.server import exposure_warning
+from harness.serve.state import ServeOptions
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child, a POSIX signal")
 
@@ -60,3 +62,10 @@ def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str, caps
     assert main(["serve", *args]) == 2
     stderr = capsys.readouterr().err
     assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("host", "key", "warns"), [("127.0.0.1", None, False), ("::1", None, False),
+                                                    ("localhost", None, False), ("0.0.0.0", None, True),
+                                                    ("0.0.0.0", "k", False), ("myhost.lan", None, True)])
+def test_listening_beyond_loopback_without_a_key_is_warned(host: str, key: str | None, warns: bool) -> None:
+    assert (exposure_warning(ServeOptions(host=host, api_key=key)) is not None) == warns

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import os
 import signal
@@ -104,6 +105,17 @@ def with_bound_port(options: ServeOptions, sock: socket.socket) -> ServeOptions:
     return dataclasses.replace(options, port=sock.getsockname()[1])
 
 
+def exposure_warning(options: ServeOptions) -> str | None:
+    """A line to print when other machines can reach the server and no key guards it."""
+    try:
+        local = options.host == "localhost" or ipaddress.ip_address(options.host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        local = False
+    if local or options.api_key is not None:
+        return None
+    return f"{options.host} can be reached from other machines and no --api-key is set: anyone there can use it"
+
+
 def serve_forever(options: ServeOptions) -> int:
     """Serve until Ctrl-C; 2 when the model does not load."""
     sock = bind_socket(options.host, options.port)
@@ -112,6 +124,9 @@ def serve_forever(options: ServeOptions) -> int:
     server = make_server(state)
     log.info("listening at %s, loading %s on %s (/health answers 503 until ready)", url_of(options),
              options.model_dir or "the embedded tiny Phi-3", options.provider)
+    warning = exposure_warning(options)
+    if warning:
+        log.warning(warning)
     with _stop_on_signals(server) as received:
         server.run(sockets=[sock])
     if received:
