@@ -95,5 +95,7 @@ def test_terminal_summary_fits_100_columns():
     text = render_summaries(summarize_run(frame, {"ttft": 0.3, "tpot": 0.05, "e2el": 2.0}),
                             {"ttft": 0.3, "tpot": 0.05, "e2el": 2.0})
     assert all(len(line) <= WIDTH for line in text.splitlines())
+    labelled = [line for line in text.splitlines() if ":" in line and not line.startswith("=")]
+    assert all(line.split(":", 1)[1].startswith(" ") for line in labelled), "a label runs into its value"
     assert "Goodput:" in text and "ttft<=300 ms" in text and "TTFT" in text and "req/s" in text
     assert "nan" not in text.lower()

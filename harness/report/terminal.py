@@ -40,7 +40,7 @@ def summary_lines(summary: GroupSummary, limits: Mapping[str, float] | None = No
     if summary.error_kinds:
         kinds = ", ".join(f"{kind} x{count}" for kind, count in summary.error_kinds.items())
         lines.extend(textwrap.wrap(f"{'Failures:':<34}{kinds}", WIDTH, subsequent_indent=" " * 34))
-    lines.append(f"{'Busy time (>= 1 request in flight):':<34}{duration(summary.busy_s)}")
+    lines.append(f"{'Busy time (requests in flight):':<34}{duration(summary.busy_s)}")
     lines.append(f"{'Request throughput:':<34}{number(rate)} req/s")
     lines.append(f"{'Output token throughput:':<34}{number(tokens)} tok/s")
     if summary.goodput is not None and limits:
