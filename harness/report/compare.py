@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from harness.report.compare_text import ratio_text, verdict_text
 from harness.report.gate import NOT_COMPARED, RunComparison
@@ -22,6 +23,7 @@ from harness.stats import ALPHA, BOOTSTRAP_RESAMPLES, MIN_SAMPLES
 
 COMPARISON_VERDICT_CLASS = {"regression": "v-fail", "improvement": "v-pass", "no change": "v-skip",
                             "inconclusive": "v-info"}
+RATIO_TICKS = (0.1, 0.2, 0.33, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
 PLOT_COLOURS = {"regression": "#c0392b", "improvement": "#27ae60", "no change": "#7b8794", "inconclusive": "#d68910"}
 
 METHOD_DEFINITIONS = [
@@ -71,11 +73,15 @@ def comparison_plot(comparison: RunComparison, path: Path) -> bool:
     for edge, colour in ((limit, "#c0392b"), (1 / limit, "#27ae60")):
         ax.axvline(edge, color=colour, linestyle=":", linewidth=1.2)
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.set_xticks([t for t in RATIO_TICKS if low <= t <= high], minor=False)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"x{value:.3g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
     ax.set_yticks(positions)
     ax.set_yticklabels([f"{i.metric.label} · {i.key[0]}/{i.case_id}" for i in tested], fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlabel(f"how many times worse than {comparison.baseline} (> 1 = worse, in each metric's own direction; "
-                  f"dotted = x{limit:.3g} and x{1 / limit:.3g}); bars: simultaneous {1 - ALPHA:.0%} intervals")
+    ax.set_xlabel(f"times worse than {comparison.baseline} (> 1 = worse); dotted: the limits; "
+                  f"bars: simultaneous {1 - ALPHA:.0%} intervals")
     ax.grid(alpha=0.3, axis="x")
     figure.suptitle(f"{comparison.current} against {comparison.baseline}", fontsize=13, fontweight="bold")
     save_figure(figure, path)
@@ -127,11 +133,13 @@ def _comparison_section(comparison: RunComparison, plot_name: str | None, headin
     frame["ratio_text"] = [ratio_text(r.result) for r in comparison.results]
     frame["verdict_text"] = [verdict_text(r.result) for r in comparison.results]
     columns = ["test", "case_id", "metric", "n_baseline", "n_current", "baseline_median", "current_median",
-               "ratio_text", "p_adjusted", "verdict_text", "reason"]
+               "ratio_text", "p_adjusted", "verdict_text"]
     titles = {"n_baseline": "n base", "n_current": "n now", "baseline_median": f"median {comparison.baseline}",
               "current_median": f"median {comparison.current}", "ratio_text": "ratio now/base [simultaneous 95 % interval]",
               "p_adjusted": "p (Holm)", "verdict_text": "verdict"}
     parts.append(render_table(frame, columns, _cell, empty="no case in both runs", titles=titles))
+    why = [f"{r.key[0]} · {r.case_id} · {r.metric.label}: {r.result.reason}" for r in comparison.of("inconclusive")]
+    parts.append(bullet_box("note", "Why inconclusive (each verdict's reason is also its tooltip)", why))
     if plot_name:
         width, height = comparison_plot_size(sum(1 for r in comparison.results if r.result.worse is not None))
         parts.append(f'<figure><img src="{esc(plot_name)}" alt="ratios with intervals" width="{width}" '
@@ -142,7 +150,7 @@ def _comparison_section(comparison: RunComparison, plot_name: str | None, headin
 def _cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
     if column == "verdict_text":
         css = COMPARISON_VERDICT_CLASS.get(str(row["verdict"]), "v-skip")
-        return f'<span class="verdict {css}">{esc(value)}</span>', ""
+        return f'<span class="verdict {css}" title="{esc(row["reason"])}">{esc(value)}</span>', ""
     if column in ("baseline_median", "current_median"):
         shown = "–" if value is None or pd.isna(value) else f"{fmt_number(float(value))} {row['unit']}"
         return esc(shown), "num"
@@ -159,12 +167,15 @@ def _runs_table(runs: list[RunData], links: list[str]) -> str:
         summary = environment_summary(run.environment)
         rows.append({"#": index, "run": run.run_id, "git commit": summary["git commit"],
                      "onnxruntime": summary["onnxruntime"], "model sha256": summary["model sha256"],
-                     "cpu": summary["cpu"], "os": summary["os"], "folder": str(run.path), "report": link})
+                     "cpu": summary["cpu"], "os": summary["os"], "report": link, "folder": str(run.path)})
 
     def cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
-        return (f'<a href="{esc(value)}">open</a>', "") if column == "report" else (None, "")
+        if column == "report":
+            return f'<a href="{esc(value)}" title="{esc(row["folder"])}">open</a>', ""
+        return None, ""
 
-    return render_table(pd.DataFrame(rows), cell=cell)
+    frame = pd.DataFrame(rows)
+    return render_table(frame, [c for c in frame.columns if c != "folder"], cell=cell)
 
 
 def checklists_side_by_side(runs: list[RunData]) -> str:

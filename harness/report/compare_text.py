@@ -16,8 +16,8 @@ ROW = "  {metric:<13} {base:>11} {now:>11}   {ratio:<20} {p:>7}  {verdict}"
 
 def comparison_lines(comparison: RunComparison) -> list[str]:
     """Heading, mismatches and unmatched cases, then each case with its metrics' rows."""
-    lines = [_fit(f"{comparison.baseline} -> {comparison.current}: limit {comparison.limit_pct:g} %, "
-                  "ratio of medians (95 % simultaneous intervals), Holm-adjusted Mann-Whitney p")]
+    lines = [_fit(f"{comparison.baseline} -> {comparison.current} (limit {comparison.limit_pct:g} %)"),
+             "ratio = median now / median baseline [simultaneous 95 % interval]; p = Holm-adjusted Mann-Whitney"]
     lines += [_fit(f"  compared anyway (--allow-mismatch): {m}") for m in comparison.mismatches]
     lines.append(ROW.format(metric="metric", base="baseline", now="current", ratio="ratio [interval]",
                             p="p adj", verdict="verdict"))
