@@ -6,7 +6,9 @@ in-process engine, interleaved, at concurrency 1 and 16.
 The server is a child process (`python -m harness serve --port 0`, CPU provider, same model folder);
 the engine is loaded here on the same provider. Rounds alternate which side goes first. Printed:
 median and interquartile range of TTFT and E2E per side, the HTTP/engine ratio of medians, and the
-TTFT difference (goal on the tiny model: HTTP adds <= 5 % to E2E and <= 1 ms to TTFT). Greedy
+TTFT difference (goal on the tiny model: HTTP adds <= 5 % to E2E and <= 1 ms to TTFT), and the
+transport floor: the HTTP target against the scripted test server with no model and no delays
+(client + loopback + a minimal asyncio server), so what is left is the server's own cost. Greedy
 answers of both sides must be equal (checked, not assumed). A benchmark, not a test.
 """
 
@@ -75,6 +77,21 @@ def report(label: str, results: dict[str, list[RequestRecord]]) -> None:
         print(f"{metric[:-2]:<6} {cells[0]:>28} {cells[1]:>28} {http[0] / engine[0]:7.3f} {1e3 * (http[0] - engine[0]):8.3f}")
 
 
+def transport_floor(max_new_tokens: int) -> str:
+    """TTFT and E2E of the harness's client against the scripted server (no model, no delays):
+    what the client, loopback and a minimal asyncio server cost by themselves."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from http_calibration import run_calibration, scripted_server
+
+    with scripted_server("--first-ms", "0", "--gap-ms", "0") as server:
+        target = HttpTarget(server.url)
+        run_calibration(target, 1, 5, max_new_tokens, tag="warm-")
+        records = run_calibration(target, 1, 40, max_new_tokens)
+        target.close()
+    ttft, e2e = (float(np.median([getattr(r, m) for r in records])) * 1e3 for m in ("ttft_s", "e2e_s"))
+    return f"transport floor (scripted server, no model, {max_new_tokens} chunks): TTFT {ttft:.3f} ms, E2E {e2e:.3f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder or preset (default: the embedded tiny model)")
@@ -104,6 +121,7 @@ def main() -> None:
               f"{args.max_new_tokens} new tokens; rounds alternate the order")
         report("concurrency 1", single)
         report("concurrency 16", batch)
+        print("\n" + transport_floor(args.max_new_tokens))
         for label, records in (("1", single["http"]), ("16", batch["http"])):
             stream = [r.details["client_cpu_s"] for r in records if r.ok]
             post = [r.details["client_post_cpu_s"] for r in records if r.ok]
