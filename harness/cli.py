@@ -11,7 +11,7 @@ import importlib
 import signal
 import sys
 import traceback
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from harness import __version__
 from harness.errors import one_line
@@ -42,9 +42,16 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A malformed command line is one line naming the problem and where help is, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}: see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phi3-harness", description=DESCRIPTION, formatter_class=_HelpFormatter,
-                                     epilog="Run 'phi3-harness COMMAND --help' for a command's options.")
+    parser = _OneLineParser(prog="phi3-harness", description=DESCRIPTION, formatter_class=_HelpFormatter,
+                            epilog="Run 'phi3-harness COMMAND --help' for a command's options.")
     parser.add_argument("--version", action="version", version=f"phi3-harness {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -62,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The one error boundary: any error a command raises is one line on stderr and exit 2."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports every command: Ctrl-C may land here too
+    except KeyboardInterrupt:
+        print("phi3-harness: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

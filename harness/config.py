@@ -358,8 +358,8 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
     ):
         if value < low:
             fail(key, f"must be >= {low}, got {value}", "raise it")
-    if config.telemetry.interval_s <= 0:
-        fail("telemetry.interval_s", f"must be > 0, got {config.telemetry.interval_s}", "use e.g. 0.05")
+    if config.telemetry.interval_s < 0.005:  # shorter only busy-loops the sampler and measures itself
+        fail("telemetry.interval_s", f"must be > 0 and >= 0.005 s, got {config.telemetry.interval_s}", "use e.g. 0.05")
     for f in fields(Http):
         value = getattr(config.http, f.name)
         if value < 0 or (value == 0 and f.name != "health_wait_s"):  # a zero wait: judge /health at once

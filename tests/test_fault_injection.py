@@ -61,6 +61,7 @@ def test_max_new_tokens_beyond_the_context_states_the_limit(capsys, tiny_model_d
 
 @pytest.mark.parametrize(("override", "expected"), [
     ("telemetry.interval_s=nan", "'telemetry.interval_s' must be a finite number, got 'nan'"),
+    ("telemetry.interval_s=1e-9", "'telemetry.interval_s' must be > 0 and >= 0.005 s, got 1e-09"),
     ("matrix.arrival_rates=nan", "'matrix.arrival_rates' must be a list of finite numbers"),
     ("thresholds.first_response_s=inf", "'thresholds.first_response_s' must be a finite number"),
     ("thresholds.memory_peak_gib=-1", "'thresholds.memory_peak_gib' must be >= 0"),
@@ -153,6 +154,14 @@ def test_a_read_only_out_is_one_line(capsys, tmp_path: Path) -> None:
 def test_file_errors_read_as_the_path_the_reason_and_the_fix(number: int, fix: str) -> None:
     message = one_line(OSError(number, os.strerror(number), "/data/run/results.jsonl"))
     assert message == f"/data/run/results.jsonl: {os.strerror(number)}: {fix}"
+
+
+@pytest.mark.parametrize("argv", [["generate", "hi", "--max-new-tokens", "x"], ["bogus"], ["run", "--provider"]])
+def test_a_malformed_command_line_is_one_line_with_where_help_is(capsys, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and "error: " in err and "--help" in err
 
 
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(capsys, monkeypatch) -> None:

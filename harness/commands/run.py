@@ -114,7 +114,7 @@ def _check_target_url(args: argparse.Namespace) -> None:
 
 def _interrupted(run_dir: Path, outcome: SuiteOutcome) -> int:
     """One line on what the interrupted run left; exit 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
-    from harness.measure.results import CHECKLIST_FILE, mark_interrupted
+    from harness.measure.results import CHECKLIST_FILE, RESULTS_FILE, mark_interrupted
 
     name = signal.Signals(outcome.signal).name
     if outcome.forced:
@@ -122,6 +122,8 @@ def _interrupted(run_dir: Path, outcome: SuiteOutcome) -> int:
     left = [n for n in (CHECKLIST_FILE, "index.html") if (run_dir / n).exists()]
     what = f"{' and '.join(left)} cover what was measured" if left else "nothing was judged"
     how = "stopped at once by a second signal" if outcome.forced else "unreached items are skipped as interrupted"
+    if not (run_dir / RESULTS_FILE).exists():
+        what, how = "nothing was measured yet", "run again to measure"
     print(f"phi3-harness run: interrupted by {name}: {run_dir}: {what}; {how}", file=sys.stderr)
     return 128 + outcome.signal
 

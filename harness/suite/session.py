@@ -307,7 +307,7 @@ class SuiteSession:
         for provider in self.providers:
             for skipped in skip_all(provider, reason, self.target_kind(provider)):
                 if (provider, skipped.check) not in self._verdicts:
-                    judged = self._judge_partial(provider, skipped.check) if interrupted else None
+                    judged = self._judge_partial(provider, skipped.check, reason) if interrupted else None
                     self._verdicts[(provider, skipped.check)] = judged or skipped
         if interrupted:
             self._environment["interrupted"] = {"signal": interrupted, "forced": False}
@@ -315,8 +315,8 @@ class SuiteSession:
         self._save_sampler_cost()
         return self.verdicts()
 
-    def _judge_partial(self, provider: str, check: str) -> Verdict | None:
-        """After an interrupt: the item's verdict from what was measured, or None when that was nothing."""
+    def _judge_partial(self, provider: str, check: str, interrupted: str) -> Verdict | None:
+        """After an interrupt: the item's verdict from what was measured, or None when the judge failed."""
         try:
             verdict = self.verdict(provider, check)
         except Exception:  # noqa: BLE001 - partial evidence the judge cannot read counts as not reached
@@ -324,8 +324,9 @@ class SuiteSession:
         state = self.state(provider)
         if state.unavailable or state.load_error:
             return verdict  # skipped (or failed) for its own reason, interrupt or not
-        if verdict.verdict == "skip":
-            return None
+        if verdict.verdict == "skip":  # the judge's own reason says what was missing (or not applicable)
+            verdict.reason = f"{interrupted}: {verdict.reason}" if verdict.reason else interrupted
+            return verdict
         verdict.reason = "; ".join(p for p in (verdict.reason, "judged on what was measured before the interrupt") if p)
         return verdict
 
