@@ -22,9 +22,9 @@ class HarnessError(Exception):
 _OS_FIXES = {
     errno.EACCES: "choose another folder or fix its permissions",
     errno.EPERM: "choose another folder or fix its permissions",
-    errno.EROFS: "the file system is read-only: choose a writable folder",
-    errno.ENOSPC: "the disk is full: free some space or choose a folder on another disk",
-    errno.EDQUOT: "the disk quota is used up: free some space or choose a folder on another disk",
+    errno.EROFS: "choose a folder on a writable disk",
+    errno.ENOSPC: "free some space or choose a folder on another disk",
+    errno.EDQUOT: "free some space or choose a folder on another disk",
     errno.EFBIG: "the file reached the size limit (ulimit -f or the file system's): raise it or free space",
     errno.ENOTDIR: "part of the path is a file, not a folder: choose another path",
     errno.EISDIR: "that is a folder where a file was expected: pass a file",

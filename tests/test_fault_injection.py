@@ -146,9 +146,9 @@ def test_a_read_only_out_is_one_line(capsys, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("number", "fix"), [
-    (errno.EROFS, "the file system is read-only: choose a writable folder"),
+    (errno.EROFS, "choose a folder on a writable disk"),
     (errno.EACCES, "choose another folder or fix its permissions"),
-    (errno.ENOSPC, "the disk is full: free some space or choose a folder on another disk"),
+    (errno.ENOSPC, "free some space or choose a folder on another disk"),
     (errno.EFBIG, "the file reached the size limit (ulimit -f or the file system's): raise it or free space"),
 ])
 def test_file_errors_read_as_the_path_the_reason_and_the_fix(number: int, fix: str) -> None:
