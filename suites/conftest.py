@@ -6,11 +6,15 @@ The matrix comes from the config (``--config``, default configs/quick.toml, then
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.report.checklist_table import fold_unavailable, format_table
+from harness.report.checklist_table import fold_unavailable
+from harness.report.checklist_text import checklist_lines
+from harness.report.terminal import UNDER_RUN_ENV, gate_line, use_colour
 from harness.config import Config, load_config, parse_override
 from harness.errors import HarnessError, one_line
 from harness.providers import Choice
@@ -18,6 +22,7 @@ from harness.targets.engine import Engine
 from harness.report import build_report
 from harness.measure.results import new_run_dir
 from harness.measure.run_folder import adopt_or_claim
+from harness.suite.progress import ticker
 from harness.suite.stopping import StopState
 from harness.suite.remote_target import REMOTE, RemoteOptions
 from harness.suite.targets import SuiteTarget
@@ -30,12 +35,22 @@ _SESSION_KEY = pytest.StashKey[SuiteSession]()
 _CHOICES_KEY = pytest.StashKey[list]()  # how each "auto" was resolved
 _STOP_KEY = pytest.StashKey[StopState]()
 _LOCK_KEY = pytest.StashKey[object]()
+_TEST_ORDER: dict[str, int] = {}  # node id -> position, for the progress line (logstart gets no config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Ctrl-C / SIGTERM stop measuring but still judge and report (harness.suite.stopping)."""
     config.stash[_STOP_KEY] = StopState()
     config.stash[_STOP_KEY].install()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _TEST_ORDER.update({item.nodeid: index for index, item in enumerate(session.items)})
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple) -> None:  # noqa: ARG001 - pytest's signature
+    """The live progress line (harness/suite/progress.py): which test, how far through the run."""
+    ticker().start_test(nodeid.rsplit("::", 1)[-1], _TEST_ORDER.get(nodeid, 0), len(_TEST_ORDER))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -228,15 +243,17 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     write = terminalreporter.write_line
     _write_serving_summary(write, suite_session)
-    terminalreporter.section("phi3-harness checklist")
+    write(" phi3-harness checklist ".center(100, "="))  # as wide as the summary block, whatever the pipe says
     for choice in suite_session.provider_choices:
         for passed in choice["passed_over"]:
             write(f"auto passed over {passed['provider']}: {passed['reason']}")
         write(f"auto chose {choice['chosen']}")
-    for line in format_table(fold_unavailable(suite_session.verdicts())).splitlines():
+    colour = use_colour(sys.stdout)
+    for line in checklist_lines(fold_unavailable(suite_session.verdicts()), colour):
         write(line)
-    result = suite_session.gate()
-    write(f"gate: {'FAIL' if result.code else 'PASS'}: {result.message}")
+    if os.environ.get(UNDER_RUN_ENV) != "1":  # under `run`, the gate line is run's last line instead
+        result = suite_session.gate()
+        write(gate_line(result.code, result.message, colour))
     write(f"run folder: {suite_session.run_dir}")
     if config.getoption("no_report"):
         return

@@ -53,6 +53,30 @@ def test_the_quick_run_measures_every_applicable_item_on_cpu(quick_run) -> None:
     assert {v.check: v.verdict for v in cpu}["real_responses"] == "pass"  # the reference comparison ran
 
 
+def test_quick_run_ends_on_summary_checklist_and_gate_in_100_columns(quick_run) -> None:
+    result, _ = quick_run
+    lines = result.stdout.rstrip("\n").splitlines()
+    assert lines[-1].startswith("gate: PASS - ") and "nothing measured for" in lines[-1]
+    assert lines[-2].startswith("pytest: ") and "passed" in lines[-2]
+    assert max(len(line) for line in lines) <= 100
+    assert "SKIPPED" not in result.stdout and "PASSED" not in result.stdout  # -q, reasons in the checklist
+    assert result.stdout.index("Request throughput") < result.stdout.index("phi3-harness checklist")
+    assert "\x1b[" not in result.stdout  # a pipe gets no colour
+
+
+def test_run_json_prints_summary_verdicts_and_gate_for_scripts(tmp_path: Path) -> None:
+    result = _run("--json", "--no-report", "--slo", "ttft=10s", "--prompt-lengths", "16", "--concurrency", "1",
+                  "--out", str(tmp_path / "r"), "--", "-k", "latency or checklist")
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)  # stdout is the JSON alone; the suites' text went to stderr
+    assert data["gate"]["verdict"] == "PASS" and data["slo"] == {"ttft": 10.0}
+    summary = data["summary"][0]
+    assert summary["provider"] == "cpu" and summary["ok"] > 0 and summary["metrics_s"]["TTFT"]["p50"] > 0
+    assert summary["goodput"]["good"] == summary["goodput"]["total"]  # a 10 s TTFT is met by every request
+    assert {v["check"] for v in data["verdicts"]} >= {"simple_query", "first_response"}
+    assert "phi3-harness checklist" in result.stderr
+
+
 def test_results_jsonl_has_one_line_per_request(quick_run) -> None:
     _, out = quick_run
     lines = (out / "results.jsonl").read_text().splitlines()

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.commands.matrix_flags import add_matrix_flags, flag_overrides
 from harness.errors import HarnessError
@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="let --out be the folder of an earlier run: its files are deleted first")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML/PNG/CSV report")
+    parser.add_argument("--json", action="store_true",
+                        help="print the serving summary, verdicts and gate as one JSON object on stdout "
+                             "(the suites' own output goes to stderr)")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as is (e.g. -- -k latency)")
 
 
@@ -66,8 +69,13 @@ def run(args: argparse.Namespace) -> int:
     if not SUITES_DIR.is_dir():
         raise HarnessError(f"the suites folder {SUITES_DIR} is missing: install from a clone with pip install -e .")
     run_dir = Path(args.out) if args.out else new_run_dir()
+    from harness.report.terminal import COLOUR_ENV, UNDER_RUN_ENV, use_colour
+
+    env = {COLOUR_ENV: "1" if not args.json and use_colour(sys.stdout) else "0", UNDER_RUN_ENV: "1"}
     with claim_run_folder(run_dir, args.overwrite):  # held until the report is written: one run per folder
-        outcome = run_suites(_pytest_command(args, run_dir))  # the suites print the checklist and write the report
+        # the suites print the summary and checklist and write the report; with --json all that goes to stderr
+        outcome = run_suites(_pytest_command(args, run_dir), out=sys.stderr if args.json else sys.stdout,
+                             progress=sys.stderr.isatty(), env=env)
     if outcome.errors:
         return 2  # the suites stopped on an error and said which (one line, already on stderr)
     if outcome.signal is not None:
@@ -86,13 +94,30 @@ def run(args: argparse.Namespace) -> int:
 
     required = load_environment(run_dir).get("required_providers") or []
     result = gate(verdicts, required)
-    print(f"gate: {'FAIL' if result.code else 'PASS'}: {result.message}", file=sys.stderr if result.code else sys.stdout)
-    code = result.code
-    if code == 0 and status not in (0, 5):
+    if result.code == 0 and status not in (0, 5):
         print(f"the suites ended with pytest status {status} (errors outside the checklist): see the output above",
               file=sys.stderr)
-        return 1
-    return code
+    _print_end(args, run_dir, verdicts, result, config, outcome)
+    return result.code or (1 if status not in (0, 5) else 0)
+
+
+def _print_end(args: argparse.Namespace, run_dir: Path, verdicts: list, result: Any, config: Config,
+               outcome: SuiteOutcome) -> None:
+    """The run ends on the gate's verdict: on stdout when it passes, on stderr (what the user must
+    act on) when it fails; with --json, one JSON object on stdout instead."""
+    import json
+
+    from harness.report.run_end import as_json
+    from harness.report.terminal import gate_line, use_colour
+
+    if args.json:
+        print(json.dumps(as_json(run_dir, verdicts, result.code, result.message, config.slo.limits(),
+                                 outcome.status), default=str))
+        return
+    if outcome.stats:
+        print(f"pytest: {outcome.stats}", flush=True)
+    stream = sys.stderr if result.code else sys.stdout
+    print(gate_line(result.code, result.message, use_colour(stream)), file=stream)
 
 
 def _check_target_url(args: argparse.Namespace) -> None:
@@ -163,8 +188,9 @@ def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
 
 def _pytest_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
     command = [
-        sys.executable, "-m", "pytest", str(SUITES_DIR), "-p", "no:cacheprovider",
-        "--rootdir", str(SUITES_DIR.parent), "-v", "--tb=short", "-rfE",  # skip reasons are in the checklist table
+        # -q: one character per test (the relay drops those lines); skip reasons are in the checklist table
+        sys.executable, "-m", "pytest", str(SUITES_DIR), "-p", "no:cacheprovider", "--no-header",
+        "--rootdir", str(SUITES_DIR.parent), "-q", "--tb=short", "-rfE", "--benchmark-quiet",
         "--config", args.config, "--results-dir", str(run_dir),
         "--benchmark-json", str(run_dir / "benchmark.json"), "--benchmark-columns=min,median,max,rounds",
         # a run without latency cases is judged by the gate; pytest-benchmark's "nothing saved" is noise

@@ -6,7 +6,7 @@ and write the report. A second signal kills the child at once; every file it wro
 since run files are written line by line or by rename. On Linux the child also dies with ``run``
 if ``run`` is killed outright.
 
-The child's stderr is relayed: its own error lines ("phi3-harness: ..." or pytest's "ERROR: ...")
+The child's stdout and stderr are relayed: its own error lines ("phi3-harness: ..." or pytest's "ERROR: ...")
 go to stderr as one ``phi3-harness run:`` line each; everything else (warnings, plugin chatter)
 goes to stdout, so stderr carries only what the user must act on.
 """
@@ -14,13 +14,19 @@ goes to stdout, so stderr carries only what the user must act on.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import IO, Sequence
+from typing import IO, Mapping, Sequence
 
+from harness.suite.progress import PROGRESS_ENV, ProgressLine
+
+# pytest -q's per-test characters (pass, skip, fail, error, xfail, xpass) with the optional percentage
+_PYTEST_DOTS = re.compile(r"^[.sFExX]+\s*(\[\s*\d+%\])?$")
+_PYTEST_STATS = re.compile(r"^=*\s*(\d+ \w+(, )?)+.* in [\d.]+s( \([\d:]+\))?\s*=*$")
 CHILD_PREFIX = "phi3-harness: "  # how the suites mark a line meant for the user's stderr
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name))
 
@@ -31,14 +37,30 @@ class SuiteOutcome:
     signal: int | None = None  # the signal that stopped the run, if any
     forced: bool = False  # a second signal killed the child
     errors: list[str] = field(default_factory=list)  # error lines the child reported (already printed)
+    stats: str = ""  # pytest's closing "N passed, M skipped in T s", held back so the gate line ends the run
 
 
-def run_suites(command: Sequence[str], prefix: str = "phi3-harness run: ") -> SuiteOutcome:
-    """Run ``command`` (pytest) to the end, or until a stop signal; see the module docstring."""
+def run_suites(command: Sequence[str], prefix: str = "phi3-harness run: ", out: IO[str] | None = None,
+               progress: bool = False, env: Mapping[str, str] | None = None) -> SuiteOutcome:
+    """Run ``command`` (pytest) to the end, or until a stop signal; see the module docstring.
+
+    The child's output goes to ``out`` (default stdout; ``run --json`` keeps stdout for its JSON),
+    without pytest's per-test progress characters; with ``progress`` a live line is drawn on stderr.
+    """
     outcome = SuiteOutcome(status=0)
-    process = subprocess.Popen(list(command), stderr=subprocess.PIPE, **_isolation())
-    relay = threading.Thread(target=_relay, args=(process.stderr, outcome, prefix), daemon=True)
-    relay.start()
+    progress = progress and os.name != "nt"  # the progress pipe is passed by fd number (POSIX only)
+    read_fd, write_fd = os.pipe() if progress else (None, None)
+    child_env = {**os.environ, **(env or {}), PROGRESS_ENV: str(write_fd) if progress else ""}
+    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env,
+                               pass_fds=(write_fd,) if progress else (), **_isolation())
+    sink = _Sink(out or sys.stdout, ProgressLine(sys.stderr) if progress else None)
+    relays = [threading.Thread(target=_relay, args=(stream, outcome, prefix, sink), daemon=True)
+              for stream in (process.stdout, process.stderr)]
+    if progress:
+        os.close(write_fd)  # the child holds it now: the read end sees EOF when the child ends
+        relays.append(threading.Thread(target=_relay_progress, args=(os.fdopen(read_fd, "rb"), sink), daemon=True))
+    for relay in relays:
+        relay.start()
     previous = {sig: signal.signal(sig, _handler(process, outcome)) for sig in _STOP_SIGNALS}
     try:
         outcome.status = process.wait()
@@ -48,7 +70,9 @@ def run_suites(command: Sequence[str], prefix: str = "phi3-harness run: ") -> Su
         if process.poll() is None:  # an exception in this process: the child must not outlive it
             _signal_group(process, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
             process.wait()
-        relay.join(timeout=5)
+        for relay in relays:
+            relay.join(timeout=5)
+        sink.close()
     return outcome
 
 
@@ -91,15 +115,49 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _relay(stream: IO[bytes], outcome: SuiteOutcome, prefix: str) -> None:
+class _Sink:
+    """Where relayed lines go; one lock so the progress line and other lines never interleave."""
+
+    def __init__(self, out: IO[str], progress: ProgressLine | None) -> None:
+        self.out, self.progress, self.lock = out, progress, threading.Lock()
+
+    def line(self, text: str, stream: IO[str]) -> None:
+        with self.lock:
+            if self.progress:
+                self.progress.clear()
+            print(text, file=stream, flush=True)
+
+    def update(self, text: str) -> None:
+        with self.lock:
+            if self.progress:
+                self.progress.show(text)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.progress:
+                self.progress.clear()
+
+
+def _relay(stream: IO[bytes], outcome: SuiteOutcome, prefix: str, sink: _Sink) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if _PYTEST_STATS.match(line):  # "21 passed, 75 skipped in 19.3s": `run` prints it before the gate line
+            outcome.stats = line.strip("= ")
+            continue
+        if _PYTEST_DOTS.match(line):  # "..sss.F  [ 40%]": the end block and -rfE say what happened
+            continue
         message = _user_error(line)
         if message is None:
-            print(line, flush=True)
+            sink.line(line, sink.out)
             continue
         outcome.errors.append(message)
-        print(prefix + message, file=sys.stderr, flush=True)
+        sink.line(prefix + message, sys.stderr)
+    stream.close()
+
+
+def _relay_progress(stream: IO[bytes], sink: _Sink) -> None:
+    for raw in iter(stream.readline, b""):
+        sink.update(raw.decode("utf-8", "replace").rstrip("\r\n"))
     stream.close()
 
 

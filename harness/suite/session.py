@@ -41,6 +41,7 @@ from harness.measure.results import (
     write_json,
 )
 from harness.model.tokenizer import Phi3Tokenizer
+from harness.suite.progress import ticker
 from harness.suite.remote_target import REMOTE, Remote, RemoteOptions, adjust, connect
 from harness.suite.targets import SuiteTarget
 from harness.targets.base import Request
@@ -206,6 +207,7 @@ class SuiteSession:
         self._writer.write(record)
         with self._lock:
             self.records.append(record)
+            ticker().request_done()
 
     def measure(self, target: Any, request: Request, *, case: str, test: str, prompt_length: int,
                 concurrency: int = 1, index: int = 0, worker: int = 0, cold: bool = False,
