@@ -93,7 +93,8 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(_wrapped(f"{probe['name']:<5} {_STATUS_WORDS[probe['status']]:<14} {probe['reason']}", "  ",
                               hang=" " * 21))
         if probe.get("threading"):
-            lines.append(_wrapped(f"threads: {threading_text(probe['threading'])}", " " * 23, hang="  "))
+            # under the probe at a small indent: the whole setting fits one 100-column line
+            lines.append(_wrapped(f"threads: {threading_text(probe['threading'])}", " " * 8, hang="  "))
         lines += [_wrapped(f"how: {note}", "        ") for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]

@@ -18,6 +18,7 @@ from harness.errors import HarnessError
 from harness.measure.run_folder import atomic_write
 from harness.report.compare import GateSettings, comparison_plot, render_compare_page
 from harness.report.gate import MIN_CHANGE_S, RunComparison, compare_runs
+from harness.report.overview import goodput_table, run_files, slo_limits
 from harness.report.html import render_run_page
 from harness.report.plots import render_plots
 from harness.report.runs import RUN_FILES, RunData, load_run
@@ -51,9 +52,14 @@ def build_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> 
 def _write_run_report(run: RunData, tables: RunTables, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     csv_names = _write_csvs(tables, out)
+    goodput = goodput_table(run.records, slo_limits(run.environment))
+    if not goodput.empty:  # only under SLOs; the page says how to set one otherwise
+        atomic_write(out / "goodput.csv", goodput.to_csv(index=False))
+        csv_names.append("goodput.csv")
     plots = render_plots(run, tables, out)
     index = out / "index.html"
-    atomic_write(index, render_run_page(run, tables, plots, csv_names))
+    files = list(dict.fromkeys(["index.html", *run_files(out)]))  # written into the run folder: every run file
+    atomic_write(index, render_run_page(run, tables, plots, files, goodput))
     return index
 
 

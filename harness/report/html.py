@@ -7,7 +7,6 @@ markup not escaped is markup this module writes itself.
 from __future__ import annotations
 
 import html
-import math
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -15,8 +14,10 @@ import pandas as pd
 
 from harness import __version__
 from harness.report.plots import PlotResult
+from harness.report.overview import serving_summary_table, slo_limits, tested_facts
 from harness.report.runs import RunData, environment_summary
-from harness.report.tables import COLUMN_TITLES, RunTables, environment_items, proof_summary
+from harness.report.tables import COLUMN_TITLES, RunTables, proof_summary
+from harness.units import duration, is_missing, milliseconds, number
 
 VERDICT_CLASS = {"pass": "v-pass", "fail": "v-fail", "skip": "v-skip", "info": "v-info"}
 
@@ -81,6 +82,8 @@ figcaption { color: #52606d; font-size: 13px; padding: 4px 8px; }
 dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; background: #fff;
          border: 1px solid #d9e2ec; border-radius: 8px; padding: 10px 16px; margin: 0; }
 dl.env dt { font-weight: 600; color: #3e4c59; }
+dl.tested { margin: 12px 0; }
+dl.tested dd { word-break: normal; overflow-wrap: anywhere; font-family: inherit; font-size: 14px; }
 dl.env dd { margin: 0; font-family: ui-monospace, "SFMono-Regular", Consolas, monospace; font-size: 13px;
             word-break: break-all; }
 dl.defs dt { font-weight: 700; margin-top: 6px; }
@@ -96,39 +99,9 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt_number(value: Any) -> str:
-    """Readable numbers: 3 significant figures for small values, fewer decimals for large ones."""
-    if is_missing(value):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1):
-        return f"{int(value):,}"
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "∞"
-        magnitude = abs(value)
-        if magnitude >= 100:
-            return f"{value:,.0f}"
-        if magnitude >= 10:
-            return f"{value:.1f}"
-        if magnitude >= 1:
-            return f"{value:.2f}"
-        return f"{value:.3g}"
-    return str(value)
-
-
-def fmt_ms(value: Any) -> str:
-    return "–" if is_missing(value) else fmt_number(float(value) * 1000.0)
+# the one number formatter (harness/units.py); these names stay for the comparison page's imports
+fmt_number = number
+fmt_ms = milliseconds
 
 
 def is_duration_column(column: str) -> bool:
@@ -224,8 +197,11 @@ def checklist_cell(column: str, value: Any, row: pd.Series) -> tuple[str | None,
 def _with_unit(value: Any, unit: Any) -> str:
     if is_missing(value):
         return "–"
-    text = fmt_number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
-    return f"{text} {unit}" if unit and isinstance(value, (int, float)) else text
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if numeric and unit == "s":
+        return duration(value)  # 2.64 ms, not 0.00264 s
+    text = number(value) if numeric else str(value)
+    return f"{text} {unit}" if unit and numeric else text
 
 
 def page(title: str, body: str) -> str:
@@ -244,11 +220,23 @@ def bullet_box(kind: str, heading: str, items: Iterable[str]) -> str:
     return f'<div class="box {kind}"><strong>{esc(heading)}</strong><ul>{lines}</ul></div>'
 
 
-def environment_block(environment: dict[str, Any]) -> str:
+def environment_block(environment: dict[str, Any], linked: bool = True) -> str:
+    """The facts that tell runs apart; the whole stamp is one link away (it runs to ~70 rows)."""
     if not environment:
         return '<p class="muted">environment.json missing: the run is not stamped with its environment.</p>'
-    rows = "".join(f"<dt>{esc(key)}</dt><dd>{esc(value)}</dd>" for key, value in environment_items(environment))
-    return f'<dl class="env">{rows}</dl>'
+    facts = {**environment_summary(environment), **_environment_extras(environment)}
+    rows = "".join(f"<dt>{esc(key)}</dt><dd>{esc(value)}</dd>" for key, value in facts.items() if value)
+    where = '<a href="environment.json">environment.json</a>' if linked else "environment.json in the run folder"
+    return (f'<dl class="env">{rows}</dl><p class="muted">Everything recorded (packages, threading, '
+            f'config, sampler cost): {where}</p>')
+
+
+def _environment_extras(env: dict[str, Any]) -> dict[str, Any]:
+    python = env.get("python") if isinstance(env.get("python"), dict) else {}
+    platform = env.get("platform") if isinstance(env.get("platform"), dict) else {}
+    return {"python": python.get("version") or platform.get("python_version"),
+            "providers requested": ", ".join(env.get("providers_requested") or []),
+            "timestamp": env.get("timestamp")}
 
 
 def definitions_block() -> str:
@@ -267,7 +255,13 @@ def gate_banner(checklist: pd.DataFrame) -> str:
     gating = checklist["gating"].fillna(True).astype(bool)
     failed = checklist[(checklist["verdict"] == "fail") & gating]
     if failed.empty:
-        return '<span class="gate ok">Checklist gate: PASS (no gating check failed)</span>'
+        providers = list(dict.fromkeys(str(c).split("-")[0] for c in checklist["case"]))
+        measured = checklist[checklist["verdict"].isin(["pass", "fail"])]["case"].map(lambda c: str(c).split("-")[0])
+        tested = list(dict.fromkeys(measured))
+        untested = [p for p in providers if p not in tested]
+        text = f"measured on {', '.join(tested) or 'nothing'}"
+        text += f"; not measured: {', '.join(untested)}" if untested else ""
+        return f'<span class="gate ok">Checklist gate: PASS — {esc(text)}</span>'
     names = ", ".join(str(title) for title in failed["title"])
     return f'<span class="gate bad">Checklist gate: FAIL ({len(failed)} gating check(s): {esc(names)})</span>'
 
@@ -311,28 +305,59 @@ def plots_section(plots: list[PlotResult]) -> str:
     return "".join(parts) + bullet_box("note", "Plots left out", left_out)
 
 
-def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], csv_names: list[str]) -> str:
+def tested_block(run: RunData, tables: RunTables) -> str:
+    rows = "".join(f"<dt>{esc(label)}</dt><dd>{esc(text)}</dd>" for label, text in tested_facts(run, tables.checklist))
+    return f'<dl class="env tested">{rows}</dl>'
+
+
+def files_block(names: list[str]) -> str:
+    """Every file beside the page (in the run folder: results, telemetry, JSON, CSV, PNG), linked."""
+    return "<p>" + " · ".join(f'<a href="{esc(name)}">{esc(name)}</a>' for name in names) + "</p>"
+
+
+def goodput_section(run: RunData, goodput: pd.DataFrame) -> str:
+    limits = slo_limits(run.environment)
+    if not limits:
+        return ('<p class="muted">No SLO set for this run: goodput needs one, e.g. '
+                '<code>phi3-harness run --slo ttft=300ms,tpot=50ms,e2el=2s</code>.</p>')
+    slo = ", ".join(f"{name} ≤ {milliseconds(value)} ms" for name, value in limits.items())
+    return (f'<p class="muted">A request is good when it meets every SLO ({esc(slo)}); goodput = good '
+            'requests per busy second (≥ 1 request in flight). Warm requests; failed ones count as not good. '
+            '<a href="goodput.csv">goodput.csv</a></p>'
+            + render_table(goodput, titles={"share": "good share", "goodput_per_s": "goodput (req/s)"}))
+
+
+def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], files: list[str],
+                    goodput: pd.DataFrame | None = None) -> str:
+    """``files``: the names beside index.html, to link (the run folder's own when written into it)."""
     env = run.environment
     commit = environment_summary(env)["git commit"] or "unknown"
     stamp = f"{esc(run.path)} · git {esc(commit)} · {esc(generated_stamp())}"
+    limits = slo_limits(env)
     body = [
         f"<h1>phi3-harness report: {esc(run.run_id)}</h1>",
         f'<p class="sub">{stamp}</p>',
-        '<nav><a href="#checklist">Checklist</a><a href="#latency">Latency</a><a href="#concurrency">Concurrency</a>'
-        '<a href="#plots">Plots</a><a href="#provider">Provider</a><a href="#outputs">Outputs</a>'
-        '<a href="#environment">Environment</a><a href="#definitions">Definitions</a></nav>',
+        '<nav><a href="#checklist">Checklist</a><a href="#serving">Serving</a><a href="#latency">Latency</a>'
+        '<a href="#concurrency">Concurrency</a><a href="#plots">Plots</a><a href="#provider">Provider</a>'
+        '<a href="#outputs">Outputs</a><a href="#environment">Environment</a><a href="#files">Files</a></nav>',
         interrupted_banner(env) or gate_banner(tables.checklist),
-        summary_cards(run, tables),
+        tested_block(run, tables),
         bullet_box("warn", "Files missing from this results folder (their sections are empty)", run.missing),
         bullet_box("warn", "Problems reading the results", run.notes),
-        bullet_box("warn", "Unstable measurements (treat these figures with care)", tables.unstable),
-        bullet_box("note", "Skipped checks and why", tables.skipped),
         '<h2 id="checklist">Checklist</h2>',
         render_table(tables.checklist_folded, ["title", "verdict", "measured", "threshold", "case", "gating", "reason"],
                      checklist_cell, empty="checklist.json missing: no verdicts"),
+        summary_cards(run, tables),
+        '<h2 id="serving">Serving summary per target and provider</h2>',
+        '<p class="muted">Busy time: while ≥ 1 request was in flight. Percentiles of warm requests.</p>',
+        render_table(serving_summary_table(run.records, limits), empty="no request recorded"),
+        '<h3 id="goodput">Goodput per case</h3>',
+        goodput_section(run, goodput if goodput is not None else pd.DataFrame()),
         '<h2 id="latency">Latency per case</h2>',
         '<p class="muted">Warm successful requests; times in milliseconds; cold TTFT is the first request after load.</p>',
         render_table(tables.latency),
+        bullet_box("warn", "Unstable figures in this table and the plots below (fewer than 5 samples or CV above "
+                   "10 %: treat them with care)", tables.unstable),
         '<h2 id="concurrency">Throughput and latency per concurrency level</h2>',
         '<p class="muted">Warm requests; throughput over each case\'s wall window (first submit to last end).</p>',
         render_table(tables.concurrency),
@@ -348,11 +373,10 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], cs
         '<h2 id="outputs">Sample outputs (first successful request of each case)</h2>',
         render_table(tables.outputs),
         '<h2 id="environment">Environment</h2>',
-        environment_block(env),
+        environment_block(env, linked="environment.json" in files),
         '<h2 id="definitions">Metric definitions</h2>',
         definitions_block(),
-        '<h2>Files</h2>',
-        "<p>" + " · ".join(f'<a href="{esc(name)}">{esc(name)}</a>' for name in csv_names) + "</p>",
+        '<h2 id="files">Files in this run folder</h2>',
+        files_block(files),
     ]
     return page(f"phi3-harness report: {run.run_id}", "\n".join(body))
-

@@ -61,6 +61,22 @@ def save_figure(figure: Figure, path: Path) -> None:
     atomic_write(path, buffer.getvalue())
 
 
+def legend_outside(ax, **kwargs) -> None:
+    """Right of the axes, never over data (constrained layout makes the room)."""
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
+
+
+def with_gaps(seconds: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A NaN wherever samples stop for more than 3 typical intervals, so the line breaks there
+    instead of drawing a straight segment across time nobody measured."""
+    x, y = seconds.to_numpy(dtype=float), values.to_numpy(dtype=float)
+    if len(x) < 3:
+        return x, y
+    steps = np.diff(x)
+    gaps = np.flatnonzero(steps > 3 * np.median(steps))
+    return np.insert(x, gaps + 1, np.nan), np.insert(y, gaps + 1, np.nan)
+
+
 def render_plots(run: RunData, tables: RunTables, out_dir: Path) -> list[PlotResult]:
     results = []
     for spec in PLOTS:
@@ -120,7 +136,7 @@ def draw_latency_vs_prompt(figure: Figure, run: RunData, tables: RunTables) -> N
         _prompt_axis(ax, frame["prompt_length"])
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=9)
+        legend_outside(ax)
 
 
 def _prompt_axis(ax, lengths: pd.Series) -> None:
@@ -163,7 +179,7 @@ def draw_concurrency(figure: Figure, run: RunData, tables: RunTables) -> None:
         ax.set_xticks(levels)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=9)
+        legend_outside(ax)
 
 
 def draw_itl_cdf(figure: Figure, run: RunData, tables: RunTables) -> None:
@@ -193,7 +209,7 @@ def draw_itl_cdf(figure: Figure, run: RunData, tables: RunTables) -> None:
     ax.set_ylabel("share of gaps <= x")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=9, loc="best")
+    legend_outside(ax)
     ax.set_title("Inter-token latency CDF per case (warm requests, all tests pooled)")
 
 
@@ -204,16 +220,16 @@ def draw_telemetry(figure: Figure, run: RunData, tables: RunTables) -> None:
     origin = telemetry["t_ns"].min()
     seconds = (telemetry["t_ns"] - origin) / 1e9
     memory, cpu, lanes = figure.subplots(3, 1, sharex=True, height_ratios=[3, 3, 2])
-    memory.plot(seconds, telemetry["rss_bytes"] / MIB, label="process RSS")
-    memory.plot(seconds, telemetry["peak_rss_bytes"] / MIB, linestyle="--", label="process peak RSS (OS)")
+    memory.plot(*with_gaps(seconds, telemetry["rss_bytes"] / MIB), label="process RSS")
+    memory.plot(*with_gaps(seconds, telemetry["peak_rss_bytes"] / MIB), linestyle="--", label="process peak RSS (OS)")
     if telemetry["gpu_mem_bytes"].notna().any():
-        memory.plot(seconds, telemetry["gpu_mem_bytes"] / MIB, label="GPU process memory")
+        memory.plot(*with_gaps(seconds, telemetry["gpu_mem_bytes"] / MIB), label="GPU process memory")
     memory.set_ylabel("memory (MiB)")
     memory.set_ylim(bottom=0)
     memory.set_title("Process memory")
-    cpu.plot(seconds, telemetry["cpu_percent"], color="#d35400", label="process CPU (100 % = all cores)")
+    cpu.plot(*with_gaps(seconds, telemetry["cpu_percent"]), color="#d35400", label="process CPU\n(100 % = all cores)")
     if telemetry["gpu_util_percent"].notna().any():
-        cpu.plot(seconds, telemetry["gpu_util_percent"], color="#27ae60", label="GPU utilisation")
+        cpu.plot(*with_gaps(seconds, telemetry["gpu_util_percent"]), color="#27ae60", label="GPU utilisation")
     cpu.set_ylabel("utilisation (%)")
     cpu.set_ylim(0, 105)
     cpu.set_title("CPU / GPU utilisation")
@@ -221,7 +237,7 @@ def draw_telemetry(figure: Figure, run: RunData, tables: RunTables) -> None:
     lanes.set_xlabel("time since first telemetry sample (s)")
     for ax in (memory, cpu):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=9, loc="best")
+        legend_outside(ax)
 
 
 def _request_lanes(ax, records: pd.DataFrame, origin: int, last: int) -> None:
@@ -243,9 +259,8 @@ def _request_lanes(ax, records: pd.DataFrame, origin: int, last: int) -> None:
     if (~inside["ok"]).any():
         handles.append(Patch(color="#c0392b", label="failed request"))
     ax.set_ylabel("worker")
-    # One empty lane on top keeps the legend off the bars.
-    ax.set_ylim(0, int(inside["worker"].fillna(0).max()) + 2)
-    ax.legend(handles=handles, fontsize=9, loc="upper left", ncol=len(handles))
+    ax.set_ylim(0, int(inside["worker"].fillna(0).max()) + 1)
+    legend_outside(ax, handles=handles)
 
 
 def draw_provider_share(figure: Figure, run: RunData, tables: RunTables) -> None:

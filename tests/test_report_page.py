@@ -1,0 +1,74 @@
+"""The report page's first screen and polish: verdict and what was (not) tested first, the checklist
+next, serving summary and goodput under SLOs, readable numbers, a summarised environment, every
+run-folder file linked, telemetry lines broken at gaps."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.report import build_report
+from harness.report.plots import with_gaps
+from report_helpers import FAST
+
+
+def _run_with_slo(tmp_path: Path, slo: dict | None) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(FAST, run)
+    if slo is not None:
+        env_path = run / "environment.json"
+        env = json.loads(env_path.read_text())
+        config = env.get("config") if isinstance(env.get("config"), dict) else {}
+        env["config"] = {**config, "slo": slo}
+        env_path.write_text(json.dumps(env))
+    return run
+
+
+def test_first_screen_is_verdict_then_what_was_tested_then_checklist(tmp_path: Path) -> None:
+    page = build_report(_run_with_slo(tmp_path, None)).read_text()
+    order = [page.index(marker) for marker in ('class="gate', 'class="env tested"', 'id="checklist"',
+                                               'id="serving"', 'id="latency"', "Unstable figures")]
+    assert order == sorted(order)
+    tested = page.split('class="env tested"')[1].split("</dl>")[0]
+    for label in ("tested", "target", "model", "hardware"):
+        assert f"<dt>{label}</dt>" in tested
+
+
+def test_numbers_are_for_people(tmp_path: Path) -> None:
+    page = build_report(_run_with_slo(tmp_path, None)).read_text()
+    assert not re.search(r"\de-\d\d", page)  # no scientific notation anywhere on the page
+
+
+def test_goodput_table_and_csv_only_under_an_slo(tmp_path: Path) -> None:
+    without = build_report(_run_with_slo(tmp_path / "a", None))
+    assert "No SLO set for this run" in without.read_text()
+    assert not (without.parent / "goodput.csv").exists()
+    index = build_report(_run_with_slo(tmp_path / "b", {"ttft_s": 10.0, "tpot_s": None, "e2el_s": None}))
+    frame = pd.read_csv(index.parent / "goodput.csv")
+    assert len(frame) > 0 and (frame["share"] <= 1).all()
+    assert (frame["good"] <= frame["total"]).all()
+    page = index.read_text()
+    assert "ttft ≤ 10,000 ms" in page and 'href="goodput.csv"' in page
+
+
+def test_environment_is_summarised_and_every_run_file_is_linked(tmp_path: Path) -> None:
+    run = _run_with_slo(tmp_path, None)
+    page = build_report(run).read_text()
+    environment = page.split('id="environment"')[1].split('id="definitions"')[0]
+    assert environment.count("<dt>") <= 12 and 'href="environment.json"' in environment
+    files = page.split('id="files"')[1]
+    for path in run.iterdir():
+        assert f'href="{path.name}"' in files, path.name
+
+
+def test_telemetry_lines_break_where_samples_stop() -> None:
+    seconds = pd.Series([0.0, 0.1, 0.2, 0.3, 5.0, 5.1, 5.2])
+    x, y = with_gaps(seconds, seconds * 2)
+    assert np.isnan(x[4]) and np.isnan(y[4]) and len(x) == 8
+    x, _ = with_gaps(pd.Series([0.0, 0.1, 0.2, 0.3]), pd.Series([1.0, 2, 3, 4]))
+    assert not np.isnan(x).any()
