@@ -40,6 +40,7 @@ class Matrix:
     warmup: int = 2  # unmeasured requests before each case (after the cold one)
     requests_per_level: int = 16  # requests per concurrency level (and per arrival rate)
     arrival_rates: tuple[float, ...] = ()  # open loop: Poisson arrivals per second; empty = no open-loop cases
+    sweep: tuple[float, ...] = ()  # rate sweep: offered loads as multiples of single-stream capacity; empty = none
     seed: int = 0  # prompt text and Poisson arrivals
 
 
@@ -349,6 +350,9 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
     if any(rate <= 0 for rate in matrix.arrival_rates):
         fail("matrix.arrival_rates", f"must be rates > 0 (requests per second), got {list(matrix.arrival_rates)}",
              "fix the list, or leave it empty for no open-loop cases")
+    if any(not 0 < load <= 100 for load in matrix.sweep):
+        fail("matrix.sweep", f"must be loads > 0 and <= 100 (multiples of capacity), got {list(matrix.sweep)}",
+             "e.g. [0.25, 0.5, 1, 2, 3], or leave it empty for no sweep")
     for key, value, low in (
         ("matrix.max_new_tokens", matrix.max_new_tokens, 1),
         ("matrix.repetitions", matrix.repetitions, 1),

@@ -209,3 +209,17 @@ def test_providers_listed_only_in_the_config_skip_with_their_reason(quick_run) -
     for provider in ("dml", "qnn", "cuda"):
         mine = [v for v in verdicts if v.case == provider]
         assert len(mine) == len(CHECKS) and all(v.verdict == "skip" and "not installed" in v.reason for v in mine)
+
+
+def test_sweep_offers_rising_rates_and_the_report_plots_them(tmp_path: Path) -> None:
+    from harness.report import build_report
+
+    out = tmp_path / "r"
+    result = _run("--sweep", "--no-report", "--prompt-lengths", "16", "--out", str(out), "--", "-k", "sweep")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    sweep = load_records(out).query("test == 'sweep'")
+    rates = sorted(set(sweep["arrival_rate"]))
+    assert len(rates) >= 7 and rates[-1] >= 2.9 * rates[3]  # 0.25x .. 3x capacity (and more if not saturated)
+    assert sweep["ok"].all() and (sweep.groupby("arrival_rate").size() >= 32).all()
+    build_report(out)
+    assert (out / "sweep.png").is_file() and (out / "sweep.csv").is_file()

@@ -13,6 +13,10 @@ import math
 from harness.errors import HarnessError
 from harness.judge.slo import parse_slo
 
+# --sweep's offered loads, as multiples of the single-stream capacity (1 / E2E): from well below
+# saturation to clearly past it, so the knee falls inside the plot
+SWEEP_LOADS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
 # flag attribute -> (config key, kind of list item, whether a list is allowed)
 FLAGS: dict[str, tuple[str, type, bool]] = {
     "prompt_lengths": ("matrix.prompt_lengths", int, True),
@@ -31,6 +35,10 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--request-rate", metavar="R[,R...]",
                        help="open-loop Poisson arrival rates in requests/s (quick: 100)")
     group.add_argument("--repetitions", metavar="N", help="measured requests per latency case (quick: 10)")
+    group.add_argument("--sweep", action="store_true",
+                       help="also sweep open-loop Poisson rates from a quarter of the measured single-stream "
+                            f"capacity to past saturation ({','.join(f'{x:g}' for x in SWEEP_LOADS)} x capacity); "
+                            "the report plots TTFT and goodput against offered and achieved rate")
     group.add_argument("--slo", metavar="SPEC",
                        help="service-level objectives, e.g. ttft=300ms,tpot=50ms,e2el=2s: goodput counts requests "
                             "that meet all of them (names as vLLM bench, AIPerf, GuideLLM)")
@@ -43,6 +51,8 @@ def flag_overrides(args: argparse.Namespace) -> list[str]:
         text = getattr(args, attribute, None)
         if text is not None:
             overrides.append(f"{key}={_values(attribute, text, kind, many)}")
+    if getattr(args, "sweep", False):
+        overrides.append("matrix.sweep=" + ",".join(repr(load) for load in SWEEP_LOADS))
     if getattr(args, "slo", None) is not None:
         overrides += [f"slo.{name}_s={seconds!r}" for name, seconds in parse_slo(args.slo).items()]
     _refuse_contradictions(overrides, args.overrides)

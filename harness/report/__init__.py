@@ -19,6 +19,7 @@ from harness.measure.run_folder import atomic_write
 from harness.report.compare import GateSettings, comparison_plot, render_compare_page
 from harness.report.gate import MIN_CHANGE_S, RunComparison, compare_runs
 from harness.report.overview import goodput_table, run_files, slo_limits
+from harness.report.sweep import sweep_table
 from harness.report.html import render_run_page
 from harness.report.plots import render_plots
 from harness.report.runs import RUN_FILES, RunData, load_run
@@ -56,10 +57,13 @@ def _write_run_report(run: RunData, tables: RunTables, out: Path) -> Path:
     if not goodput.empty:  # only under SLOs; the page says how to set one otherwise
         atomic_write(out / "goodput.csv", goodput.to_csv(index=False))
         csv_names.append("goodput.csv")
+    sweep = sweep_table(run.records, slo_limits(run.environment))
+    if not sweep.empty:
+        atomic_write(out / "sweep.csv", sweep.to_csv(index=False))
     plots = render_plots(run, tables, out)
     index = out / "index.html"
     files = list(dict.fromkeys(["index.html", *run_files(out)]))  # written into the run folder: every run file
-    atomic_write(index, render_run_page(run, tables, plots, files, goodput))
+    atomic_write(index, render_run_page(run, tables, plots, files, goodput, sweep))
     return index
 
 

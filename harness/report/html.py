@@ -16,6 +16,7 @@ from harness import __version__
 from harness.report.plots import PlotResult
 from harness.report.overview import serving_summary_table, slo_limits, tested_facts
 from harness.report.runs import RunData, environment_summary
+from harness.report.sweep import saturation_rate
 from harness.report.tables import COLUMN_TITLES, RunTables, proof_summary
 from harness.units import duration, is_missing, milliseconds, number
 
@@ -327,8 +328,19 @@ def goodput_section(run: RunData, goodput: pd.DataFrame) -> str:
             + render_table(goodput, titles={"share": "good share", "goodput_per_s": "goodput (req/s)"}))
 
 
+def sweep_section(table: pd.DataFrame) -> str:
+    if table.empty:
+        return ""
+    knees = [f"{p} ({t}): " + (f"saturates at ≈ {number(k)} req/s offered" if (k := saturation_rate(f)) is not None
+                               else "kept up with every offered rate")
+             for (p, t), f in table.groupby(["provider", "target"], sort=False)]
+    return ('<h2 id="sweep">Rate sweep (open loop, Poisson arrivals)</h2>'
+            f'<p class="muted">{esc("; ".join(knees))}. Saturated: achieved below 80 % of offered from that rate on. '
+            'Plot: sweep.png below; <a href="sweep.csv">sweep.csv</a>.</p>' + render_table(table))
+
+
 def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], files: list[str],
-                    goodput: pd.DataFrame | None = None) -> str:
+                    goodput: pd.DataFrame | None = None, sweep: pd.DataFrame | None = None) -> str:
     """``files``: the names beside index.html, to link (the run folder's own when written into it)."""
     env = run.environment
     commit = environment_summary(env)["git commit"] or "unknown"
@@ -361,6 +373,7 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], fi
         '<h2 id="concurrency">Throughput and latency per concurrency level</h2>',
         '<p class="muted">Warm requests; throughput over each case\'s wall window (first submit to last end).</p>',
         render_table(tables.concurrency),
+        sweep_section(sweep if sweep is not None else pd.DataFrame()),
         '<h2 id="plots">Plots</h2>',
         plots_section(plots),
         '<h2 id="provider">Provider proof (where the kernels ran)</h2>',

@@ -306,10 +306,21 @@ def _provider_threshold(run: RunData) -> float | None:
     return None
 
 
+def draw_rate_sweep(figure: Figure, run: RunData, tables: RunTables) -> None:
+    from harness.report.overview import slo_limits
+    from harness.report.sweep import draw_sweep, sweep_table
+
+    table = sweep_table(run.records, slo_limits(run.environment))
+    if table.empty:
+        raise NoData("no rate sweep in this run (phi3-harness run --sweep)")
+    draw_sweep(figure, table)
+
+
 PLOTS = [
     PlotSpec("latency_vs_prompt.png", "TTFT and E2E vs prompt length", (1200, 480), draw_latency_vs_prompt),
     PlotSpec("concurrency.png", "Throughput and latency vs concurrency", (1200, 480), draw_concurrency),
     PlotSpec("itl_cdf.png", "Inter-token latency distribution", (1000, 480), draw_itl_cdf),
     PlotSpec("telemetry.png", "Memory and CPU over time", (1200, 720), draw_telemetry),
+    PlotSpec("sweep.png", "Rate sweep: TTFT and goodput vs offered and achieved rate", (1400, 520), draw_rate_sweep),
     PlotSpec("provider_share.png", "Kernel share per execution provider", (1000, 320), draw_provider_share),
 ]
