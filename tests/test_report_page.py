@@ -50,7 +50,7 @@ def test_goodput_table_and_csv_only_under_an_slo(tmp_path: Path) -> None:
     assert not (without.parent / "goodput.csv").exists()
     index = build_report(_run_with_slo(tmp_path / "b", {"ttft_s": 10.0, "tpot_s": None, "e2el_s": None}))
     frame = pd.read_csv(index.parent / "goodput.csv")
-    assert len(frame) > 0 and (frame["share"] <= 1).all()
+    assert len(frame) > 0 and (frame["good_share"] <= 1).all() and (frame["busy_s"] > 0).all()
     assert (frame["good"] <= frame["total"]).all()
     page = index.read_text()
     assert "ttft ≤ 10,000 ms" in page and 'href="goodput.csv"' in page

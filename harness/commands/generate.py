@@ -8,6 +8,7 @@ import sys
 import time
 
 from harness.errors import HarnessError
+from harness.units import duration, number
 from harness.measure.metrics import build_record
 from harness.model.default_model import resolve_model
 from harness.model.sampling import SamplingParams
@@ -77,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(file=sys.stdout)
         # two lines, so that each fits 100 columns: timings, then token counts
-        print(f"--- provider {summary['provider']} | load {engine.load_seconds:.2f} s | TTFT {_ms(summary['ttft_s'])}"
-              f" | E2E {_ms(summary['e2e_s'])} | decode {_fmt(summary['decode_tok_s'])} tok/s")
+        print(f"--- provider {summary['provider']} | load {engine.load_seconds:.2f} s | TTFT {duration(summary['ttft_s'])}"
+              f" | E2E {duration(summary['e2e_s'])} | decode {number(summary['decode_tok_s'])} tok/s")
         print(f"--- prompt {usage.prompt_tokens} tokens | completion {usage.completion_tokens} tokens"
               f" ({usage.finish_reason})")
     return 0
@@ -160,11 +161,3 @@ def _summary(engine: Engine, submit_ns: int, tokens: list[TokenEvent], usage: Us
         "load_s": engine.load_seconds,
         "model": str(engine.folder.path),
     }
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
-
-
-def _ms(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"

@@ -84,7 +84,7 @@ dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; b
          border: 1px solid #d9e2ec; border-radius: 8px; padding: 10px 16px; margin: 0; }
 dl.env dt { font-weight: 600; color: #3e4c59; }
 dl.tested { margin: 12px 0; }
-dl.tested dd { word-break: normal; overflow-wrap: anywhere; font-family: inherit; font-size: 14px; }
+dl.env.tested dd { word-break: normal; overflow-wrap: anywhere; font-family: inherit; font-size: 14px; }
 dl.env dd { margin: 0; font-family: ui-monospace, "SFMono-Regular", Consolas, monospace; font-size: 13px;
             word-break: break-all; }
 dl.defs dt { font-weight: 700; margin-top: 6px; }
@@ -325,7 +325,8 @@ def goodput_section(run: RunData, goodput: pd.DataFrame) -> str:
     return (f'<p class="muted">A request is good when it meets every SLO ({esc(slo)}); goodput = good '
             'requests per busy second (≥ 1 request in flight). Warm requests; failed ones count as not good. '
             '<a href="goodput.csv">goodput.csv</a></p>'
-            + render_table(goodput, titles={"share": "good share", "goodput_per_s": "goodput (req/s)"}))
+            + render_table(goodput, titles={"good_share": "good share", "goodput_per_s": "goodput (req/s)",
+                                            "busy_s": "busy time (ms)"}))
 
 
 def sweep_section(table: pd.DataFrame) -> str:
