@@ -66,11 +66,12 @@ def test_quick_run_ends_on_summary_checklist_and_gate_in_100_columns(quick_run) 
 
 
 def test_run_json_prints_summary_verdicts_and_gate_for_scripts(tmp_path: Path) -> None:
+    # only some items measured: the gate fails on missing evidence, and the JSON says so too
     result = _run("--json", "--no-report", "--slo", "ttft=10s", "--prompt-lengths", "16", "--concurrency", "1",
                   "--out", str(tmp_path / "r"), "--", "-k", "latency or checklist")
-    assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)  # stdout is the JSON alone; the suites' text went to stderr
-    assert data["gate"]["verdict"] == "PASS" and data["slo"] == {"ttft": 10.0}
+    assert data["gate"]["exit_code"] == result.returncode == 1 and data["gate"]["reason"]
+    assert data["slo"] == {"ttft": 10.0}
     summary = data["summary"][0]
     assert summary["provider"] == "cpu" and summary["ok"] > 0 and summary["metrics_s"]["TTFT"]["p50"] > 0
     assert summary["goodput"]["good"] == summary["goodput"]["total"]  # a 10 s TTFT is met by every request
@@ -217,7 +218,7 @@ def test_sweep_offers_rising_rates_and_the_report_plots_them(tmp_path: Path) -> 
 
     out = tmp_path / "r"
     result = _run("--sweep", "--no-report", "--prompt-lengths", "16", "--out", str(out), "--", "-k", "sweep")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "sweep capacity estimate" not in result.stderr and "failed" not in result.stdout, result.stdout[-2000:]
     sweep = load_records(out).query("test == 'sweep'")
     rates = sorted(set(sweep["arrival_rate"]))
     assert len(rates) >= 7 and rates[-1] >= 2.9 * rates[3]  # 0.25x .. 3x capacity (and more if not saturated)

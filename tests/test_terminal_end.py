@@ -30,6 +30,9 @@ def _verdicts() -> list[Verdict]:
                 "cpu-p16-r100, cpu-p128-r100, cpu-p1024-r100", reason="one request failed"),
         Verdict("cpu_usage", "CPU usage", "info", 15.8, 50.0, unit="%", comparison="<=", case="cpu",
                 reason="info only", gating=False),
+        Verdict("subsequent_responses", "Subsequent responses (warm TTFT p50)", "inconclusive", 0.000592, 0.3,
+                unit="s", comparison="<=", case="cpu-engine-fp32-p16-n16-c1", reason="too few", gating=False,
+                low=0.000495, high=0.000955),
     ]
 
 
@@ -41,6 +44,7 @@ def test_checklist_fits_100_columns_and_moves_long_text_under_its_row() -> None:
     assert "<0.001 MiB/request" in text and "e-15" not in text
     assert "    cpu-p16-c4, cpu-p128-c4" in text and "one request failed" in text  # long case: own line
     assert "10 ms <= 1 s" not in text  # a pass's reason repeats its row and is left to the report
+    assert "592 µs" in text and "threshold <= 300 ms; " in text  # a long label: the threshold goes below
 
 
 def test_colour_paints_only_the_verdict_cell() -> None:

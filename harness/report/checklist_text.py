@@ -18,7 +18,7 @@ from harness.units import duration, number
 
 # column caps: item titles are up to 36 characters; a longer cell makes its row overflow into the next
 # column rather than push every row past 100 columns
-_CAPS = (36, 17, 22, 18)
+_CAPS = (36, 12, 20, 18)
 
 
 def _numeric(value: object) -> bool:
@@ -36,10 +36,7 @@ def _measured(v: Verdict) -> str:
     if v.measured is None:
         return "-"
     text = _quantity(v.measured, v.unit) if _numeric(v.measured) else str(v.measured)
-    low, high = getattr(v, "low", None), getattr(v, "high", None)
-    if _numeric(low) and _numeric(high):  # the judge's confidence interval of the measured value
-        text += f" [{number(low)}-{number(high)}]"
-    return text
+    return text  # the judge's confidence interval is in the reason (and the report)
 
 
 def _threshold(v: Verdict) -> str:
@@ -56,11 +53,15 @@ def checklist_lines(verdicts: Sequence[Verdict], colour: bool = False) -> list[s
     widths = [min(cap, max(len(r[i]) for r in [header, *rows])) for i, cap in enumerate(_CAPS)]
     lines = [_row(header, widths) + "  case", _row(tuple("-" * w for w in widths), widths) + "  ----"]
     for v, cells in zip(verdicts, rows):
-        row = _row(cells, widths)
+        row, moved = _row(cells, widths), ""
+        if len(row) > WIDTH:  # a long verdict label ("INCONCLUSIVE (non-gating)"): the threshold goes below
+            row, moved = _row(cells[:3], widths[:3]), f"threshold {cells[3]}; "
         case = v.case or "-"
         in_row = len(row) + 2 + len(case) <= WIDTH
         lines.append(_paint_verdict(row + ("  " + case if in_row else ""), cells[1], widths[0], colour))
-        detail = ("" if in_row else f"{case}: ") + (v.reason if v.verdict != "pass" or not in_row else "")
+        # a pass's reason only repeats its row (the report has it); anything else says why
+        why = v.reason if v.verdict != "pass" else ""
+        detail = moved + ("" if in_row else case) + (": " if why and not in_row else "") + why
         if detail.strip(": "):
             lines.extend(textwrap.wrap(detail, WIDTH, initial_indent="    ", subsequent_indent="      ",
                                        break_long_words=False, break_on_hyphens=False))
