@@ -42,7 +42,7 @@ def summary_lines(summary: GroupSummary, limits: Mapping[str, float] | None = No
     """One block like `vllm bench serve`'s: throughput, then mean/p50/p99 per latency metric."""
     lines = [_rule(f"{summary.target} on {summary.provider}")]
     rate, tokens = summary.request_rate, summary.output_token_rate
-    lines.append(f"{'Requests ok / failed:':<37}{summary.ok} / {summary.failed}")
+    lines.append(f"{'Requests ok / failed:':<34}{summary.ok} / {summary.failed}")
     if summary.error_kinds:
         kinds = ", ".join(f"{kind} x{count}" for kind, count in summary.error_kinds.items())
         lines.extend(textwrap.wrap(f"{'Failures:':<34}{kinds}", WIDTH, subsequent_indent=" " * 34))
@@ -51,10 +51,10 @@ def summary_lines(summary: GroupSummary, limits: Mapping[str, float] | None = No
     lines.append(f"{'Output token throughput:':<34}{number(tokens)} tok/s")
     if summary.goodput is not None and limits:
         share = summary.goodput.share
-        lines.append(f"{'Goodput:':<37}{number(summary.goodput.per_s)} req/s, {summary.goodput.good}/"
+        lines.append(f"{'Goodput:':<34}{number(summary.goodput.per_s)} req/s, {summary.goodput.good}/"
                      f"{summary.goodput.total} good ({number(None if share is None else share * 100)} %)")
-        lines.append(f"{'  SLO:':<37}{describe(limits)}")
-    lines.append(f"{'Cold TTFT (first after load):':<37}{duration(summary.cold_ttft_s)}")
+        lines.append(f"{'  SLO:':<34}{describe(limits)}")
+    lines.append(f"{'Cold TTFT (first after load):':<34}{duration(summary.cold_ttft_s)}")
     lines.append(f"{'metric (warm requests, ms)':<28}{'mean':>12}{'p50':>12}{'p99':>12}{'samples':>10}")
     for label, line in summary.metrics.items():
         cells = [number(None if v is None else v * 1000) for v in (line.mean, line.p50, line.p99)]
