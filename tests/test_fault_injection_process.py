@@ -129,3 +129,16 @@ def test_a_full_disk_stops_the_run_with_one_line_and_whole_records(tmp_path: Pat
     assert _assert_whole_records(out) > 10  # the line that did not fit was cut off again
     assert load_checklist(out)  # the last whole checklist.json
     assert not _survivors(out)
+
+
+def test_killing_run_outright_kills_its_child_and_leaves_whole_records(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    process = _start(out)
+    _wait_for_records(out, process)
+    process.kill()  # SIGKILL: `run` can do nothing; on Linux its child dies with it (parent-death signal)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while _survivors(out) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _survivors(out)
+    _assert_whole_records(out)

@@ -3,8 +3,8 @@
 Ctrl-C (SIGINT) or SIGTERM reaches ``run`` only (the child has its own process group): ``run``
 passes it on once, so the suites stop measuring, judge what they have ("interrupted" for the rest)
 and write the report. A second signal kills the child at once; every file it wrote is whole,
-since run files are written line by line or by rename. On Linux the child also dies with ``run``
-if ``run`` is killed outright.
+since run files are written line by line or by rename. On Linux the child is also killed when
+``run`` is killed outright (its parent-death signal), so it never measures on alone.
 
 The child's stdout and stderr are relayed: its own error lines ("phi3-harness: ..." or pytest's "ERROR: ...")
 go to stderr as one ``phi3-harness run:`` line each; everything else (warnings, plugin chatter)
@@ -108,11 +108,15 @@ def _isolation() -> dict:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM (which the suites treat as an interrupt) when ``run`` dies."""
+    """In the child before exec: killed when ``run`` dies (run files stay whole: line or rename writes).
+
+    A catchable death signal was tried: it arrives once per thread of the dying parent, sometimes in
+    the middle of the suites' own locks, and left children that hung; SIGKILL cannot.
+    """
     import ctypes
 
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class _Sink:
