@@ -16,7 +16,8 @@ from matplotlib.ticker import FuncFormatter
 
 from harness.report.compare_text import ratio_text, verdict_text
 from harness.report.gate import NOT_COMPARED, RunComparison
-from harness.report.html import VERDICT_CLASS, bullet_box, esc, fmt_number, generated_stamp, page, render_table
+from harness.report.html import VERDICT_CLASS, bullet_box, esc, generated_stamp, page, render_table
+from harness.units import number as fmt_number
 from harness.report.plots import new_figure, save_figure
 from harness.report.runs import RunData, environment_summary
 from harness.stats import ALPHA, BOOTSTRAP_RESAMPLES, MIN_SAMPLES

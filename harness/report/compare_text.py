@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from harness.report.gate import CaseResult, RunComparison
-from harness.report.html import fmt_number
+from harness.units import number as fmt_number
 from harness.stats import MetricComparison
 
 WIDTH = 100

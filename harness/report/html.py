@@ -100,11 +100,6 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-# the one number formatter (harness/units.py); these names stay for the comparison page's imports
-fmt_number = number
-fmt_ms = milliseconds
-
-
 def is_duration_column(column: str) -> bool:
     """Columns holding seconds (``*_s`` but not rates like ``*_tok_s`` or ``*_per_s``)."""
     return column.endswith("_s") and "tok" not in column and "per_s" not in column and column != "window_s"
@@ -172,7 +167,7 @@ def default_cell(column: str, value: Any) -> tuple[str, str]:
     if isinstance(value, (int, float)) and not is_missing(value):
         if column.endswith("_share"):
             return esc(f"{float(value):.0%}"), "num"
-        return esc(fmt_ms(value) if is_duration_column(column) else fmt_number(value)), "num"
+        return esc(milliseconds(value) if is_duration_column(column) else number(value)), "num"
     if is_missing(value):
         return "–", "num"
     text = str(value)
