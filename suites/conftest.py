@@ -108,10 +108,10 @@ def _providers(pytest_config: pytest.Config) -> list[str]:
 
 def _resolve_auto(pytest_config: pytest.Config, config: Config) -> Choice:
     from harness.measure.proof import verifier
-    from harness.model.default_model import default_model_dir, resolve_model
+    from harness.model.default_model import resolve_model
     from harness.providers import choose_provider, make_probe_fn
 
-    model = resolve_model(pytest_config.getoption("model")) or default_model_dir()
+    model = resolve_model(pytest_config.getoption("model"))
     try:
         # auto takes a provider only after a profiled generation shows it runs enough of the graph
         choice = choose_provider("auto", config.fallback.chain, make_probe_fn(model, config.provider_settings),

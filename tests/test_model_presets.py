@@ -53,7 +53,7 @@ def test_model_argument_names_a_preset_or_a_folder(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(default_model, "default_model_dir", fake_build)
     assert resolve_model("small") == tmp_path / "small" and built == [("small", "int4")]
-    assert resolve_model(None) is None
+    assert resolve_model(None) == tmp_path / "tiny"  # None: the embedded tiny model, built on first use
     folder = tmp_path / "my-model"
     assert resolve_model(str(folder)) == folder
     monkeypatch.chdir(tmp_path)

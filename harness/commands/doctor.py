@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
         share_min = config.thresholds.provider_share_min
     if args.strict:
         settings_for = _strict(settings_for)
+    source = "--model" if args.model else "embedded tiny Phi-3"
     report = diagnose(resolve_model(args.model), args.provider, settings_for, chain, prove=prove_provider,
-                      disabled=disabled, share_min=share_min)
+                      disabled=disabled, share_min=share_min, model_source=source)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

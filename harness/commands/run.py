@@ -156,11 +156,10 @@ def _interrupted(run_dir: Path, outcome: SuiteOutcome) -> int:
 def _check_model(args: argparse.Namespace, config: Config) -> None:
     """The model folder loads, and every matrix prompt (with its new tokens) fits its template and context."""
     from harness.measure.prompts import check_matrix_fits
-    from harness.model.default_model import default_model_dir
     from harness.model.graph_check import check_graph_file
     from harness.model.tokenizer import Phi3Tokenizer
 
-    folder = load_model_folder(resolve_model(args.model) or default_model_dir())
+    folder = load_model_folder(resolve_model(args.model))
     check_graph_file(folder.onnx_path, folder.config)
     limit = min(folder.config.context_length, folder.config.max_length)
     tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
@@ -179,9 +178,7 @@ def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
     named = [name for name in args.provider or [] if name != AUTO]
     if not named:
         return
-    from harness.model.default_model import default_model_dir
-
-    probe = make_probe_fn(resolve_model(args.model) or default_model_dir(), config.provider_settings)
+    probe = make_probe_fn(resolve_model(args.model), config.provider_settings)
     for name in named:
         require_usable(name, probe, config.fallback.disabled)
 

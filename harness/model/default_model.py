@@ -46,13 +46,14 @@ def default_model_dir(
     return build_tiny_model(path, precision=precision, layout=layout, seed=seed, size=size, emit_bytes=emit_bytes)
 
 
-def resolve_model(model: str | Path | None) -> Path | None:
-    """A ``--model`` value: a preset name ("tiny", "small") becomes its cached folder; a path stays a path.
+def resolve_model(model: str | Path | None) -> Path:
+    """A ``--model`` value as a folder, resolved once at the edge (commands, suites' conftest, serve).
 
-    A folder that exists under a preset's name wins over the preset. None stays None (the caller's default).
+    None is the embedded tiny Phi-3; a preset name ("tiny", "small") becomes its cached folder (built
+    on first use); a path stays a path. A folder that exists under a preset's name wins over the preset.
     """
     if model is None:
-        return None
+        return default_model_dir()
     name = str(model)
     if name in MODEL_PRESETS and not Path(name).exists():
         size, precision = MODEL_PRESETS[name]

@@ -33,6 +33,7 @@ def diagnose(
     prove: ProveFn | None = None,
     disabled: tuple[str, ...] = (),
     share_min: float = 0.5,
+    model_source: str = "--model",
 ) -> dict[str, Any]:
     """Every check, as plain data. ``ok`` is True when the requested provider is usable (and proven).
 
@@ -48,7 +49,7 @@ def diagnose(
     report: dict[str, Any] = {"system": info.to_dict()}
     report["onnxruntime"] = ort_inventory()
     report["unverified_on_hardware"] = unverified_on_hardware(report["onnxruntime"])
-    report["model"] = model_section(model)
+    report["model"] = model_section(model, model_source)
     report["probes"] = probe_section(report["model"], report["onnxruntime"], settings_for)
     report["ep_devices"] = devices_section(report["onnxruntime"])
     verify = _verify(report["model"], settings_for, prove) if requested == AUTO else None
@@ -81,17 +82,17 @@ def _proven(chosen: str, proof: dict[str, Any], choice: dict[str, Any]) -> str:
 # -- sections ---------------------------------------------------------------------------------
 
 
-def model_section(model: Path | str | None) -> dict[str, Any]:
-    """Validate the model folder; the default is the embedded tiny Phi-3 (built on first use)."""
+def model_section(model: Path | str | None, source: str = "--model") -> dict[str, Any]:
+    """Validate the model folder (``source`` says where it came from: --model, or the embedded default)."""
     from harness.model.folder import load_model_folder
 
-    section: dict[str, Any] = {"path": None, "source": "--model" if model else "embedded tiny Phi-3",
+    section: dict[str, Any] = {"path": None, "source": source if model else "embedded tiny Phi-3",
                                "valid": False, "error": None}
     try:
-        if model is None:
-            from harness.model.default_model import default_model_dir
+        if model is None:  # the embedded tiny model, resolved at the edge like every other default
+            from harness.model.default_model import resolve_model
 
-            model = default_model_dir()
+            model = resolve_model(None)
         section["path"] = str(Path(model).expanduser())
         folder = load_model_folder(model)
     except HarnessError as error:

@@ -82,13 +82,9 @@ class ProviderState:
 
 
 class SuiteSession:
-    def __init__(self, config: Config, model_dir: Path | None, run_dir: Path, providers: list[str],
+    def __init__(self, config: Config, model_dir: Path, run_dir: Path, providers: list[str],
                  provider_choices: list[dict[str, Any]] | None = None, remote: RemoteOptions | None = None,
                  required: list[str] | None = None) -> None:
-        if model_dir is None:
-            from harness.model.default_model import default_model_dir
-
-            model_dir = default_model_dir()
         self.config = config
         self.model_dir = Path(model_dir)
         self.run_dir = run_dir

@@ -86,17 +86,13 @@ class Engine:
     @classmethod
     def load(
         cls,
-        model_dir: Path | str | None = None,
+        model_dir: Path | str,
         settings: ProviderSettings | None = None,
         kv_strategy: str = "auto",
         prefill_chunk: int | None = None,
     ) -> "Engine":
-        """Open a model folder (the embedded tiny model when ``model_dir`` is None) on a provider."""
+        """Open a model folder on a provider (commands resolve ``--model`` to a folder first)."""
         started = time.perf_counter()
-        if model_dir is None:
-            from harness.model.default_model import default_model_dir
-
-            model_dir = default_model_dir()
         folder = load_model_folder(model_dir)
         settings = settings or ProviderSettings()
         engine = cls(folder, create_session(folder.onnx_path, settings), settings, kv_strategy, prefill_chunk)
