@@ -1,6 +1,5 @@
 """Serving summary, SLOs and goodput against hand-computed values."""
 
-import math
 
 import pandas as pd
 import pytest
@@ -9,7 +8,7 @@ from harness.errors import HarnessError
 from harness.judge.goodput import good_requests, goodput
 from harness.judge.slo import parse_slo
 from harness.report.summary import busy_seconds, goodput_by_case, summarize_run
-from harness.report.terminal import WIDTH, render_summaries
+from harness.report.terminal import WIDTH, summary_lines
 
 import numpy as np
 
@@ -92,8 +91,8 @@ def test_goodput_by_case_counts_warm_requests_per_case():
 def test_terminal_summary_fits_100_columns():
     frame = pd.DataFrame([record(i * 10, 9, 1, 1, error_kind=None) for i in range(5)]
                          + [record(60, 5, None, None, ok=False, error_kind=f"kind_{i}" * 4) for i in range(12)])
-    text = render_summaries(summarize_run(frame, {"ttft": 0.3, "tpot": 0.05, "e2el": 2.0}),
-                            {"ttft": 0.3, "tpot": 0.05, "e2el": 2.0})
+    limits = {"ttft": 0.3, "tpot": 0.05, "e2el": 2.0}
+    text = "\n".join(line for summary in summarize_run(frame, limits) for line in summary_lines(summary, limits))
     assert all(len(line) <= WIDTH for line in text.splitlines())
     labelled = [line for line in text.splitlines() if ":" in line and not line.startswith("=")]
     assert all(line.split(":", 1)[1].startswith(" ") for line in labelled), "a label runs into its value"

@@ -1,4 +1,4 @@
-"""Per-request measurement and the statistics computed from raw samples.
+"""Per-request measurement: one target stream -> one RequestRecord with the timings defined below.
 
 Definitions (tools disagree on names; these are ours, and the report states them):
     TTFT  = submit -> first generated token
@@ -13,20 +13,11 @@ Statistics of the samples (summaries, percentiles, intervals) live in harness.st
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
-
-import numpy as np
+from typing import Any, Callable, Mapping, Sequence
 
 from harness.measure.results import RequestRecord
 from harness.targets.base import Request, Target, TokenEvent, Usage
-
-if TYPE_CHECKING:  # pandas costs ~150 ms to import: only reports and run folders need it
-    import pandas as pd
-
-    from harness.stats import Summary
 
 NS = 1e9
 
@@ -153,43 +144,3 @@ def _details(usage: Usage | None, error: BaseException | None) -> dict[str, Any]
     """What the target reported beyond tokens: from its Usage, or from the exception on failure."""
     source = usage.details if usage is not None else getattr(error, "details", None)
     return dict(source) if isinstance(source, Mapping) else {}
-
-
-# --- raw samples from records --------------------------------------------------------------
-
-
-# Record columns holding one value per request, and the one holding a list per request.
-SCALAR_METRICS = ("ttft_s", "e2e_s", "tpot_s", "prefill_tok_s", "decode_tok_s")
-LIST_METRICS = ("itl_s",)
-
-
-def samples(records: pd.DataFrame | Iterable[RequestRecord], metric: str, *, cold: bool | None = None) -> list[float]:
-    """Raw samples of ``metric`` from successful requests; ``cold`` None = all, True/False = only those.
-
-    ``itl_s`` joins every request's gaps into one sample list.
-    """
-    if metric not in SCALAR_METRICS + LIST_METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(SCALAR_METRICS + LIST_METRICS)}")
-    rows = records.to_dict("records") if _is_frame(records) else [asdict(r) for r in records]
-    chosen = [r for r in rows if r["ok"] and (cold is None or bool(r["cold"]) == cold)]
-    if metric in LIST_METRICS:
-        return [float(v) for r in chosen for v in (r[metric] or [])]
-    return [float(r[metric]) for r in chosen if r[metric] is not None and np.isfinite(r[metric])]
-
-
-def _is_frame(records: Any) -> bool:
-    """A DataFrame, told without importing pandas (if pandas is not loaded, it cannot be one)."""
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and isinstance(records, pandas.DataFrame)
-
-
-def summarize_metric(records: pd.DataFrame | Iterable[RequestRecord], metric: str) -> dict[str, Summary]:
-    """{"cold": ..., "warm": ...}: the first request after load is never mixed into warm figures."""
-    from harness.stats import summarize  # statistics are for runs, not for one `generate`
-
-    if not _is_frame(records):
-        records = list(records)
-    return {
-        "cold": summarize(samples(records, metric, cold=True), min_samples=1),
-        "warm": summarize(samples(records, metric, cold=False)),
-    }

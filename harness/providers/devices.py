@@ -35,10 +35,6 @@ class EpDevice:
         return asdict(self)
 
 
-def ep_devices_supported(runtime: OrtRuntime | None = None) -> bool:
-    return (runtime or detect_runtime()).has_ep_devices
-
-
 def register_installed_plugins(runtime: OrtRuntime) -> list[str]:
     """Register every installed plugin provider so ORT lists its devices; returns problems in words."""
     from harness.providers.session import ProviderSettings, attachment_for

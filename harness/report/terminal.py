@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from typing import IO, Mapping, Sequence
+from typing import IO, Mapping
 
 from harness.judge.slo import describe
 from harness.report.summary import GroupSummary
@@ -68,7 +68,3 @@ def gate_line(exit_code: int, reason: str, colour: bool = False) -> str:
     text = f"gate: {verdict}: {reason}" if reason else f"gate: {verdict}"
     lines = textwrap.wrap(text, WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
     return "\n".join(paint(line, "pass" if exit_code == 0 else "fail", colour) for line in lines)
-
-
-def render_summaries(summaries: Sequence[GroupSummary], limits: Mapping[str, float] | None = None) -> str:
-    return "\n".join(line for summary in summaries for line in summary_lines(summary, limits))
