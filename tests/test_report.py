@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from harness.judge.table import CHECKS
+from harness.judge.table import CHECKS, skip_all
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.html import esc
@@ -51,7 +52,7 @@ def test_html_has_a_row_per_checklist_item_with_its_verdict(fast_report):
 
 
 def test_failed_gating_check_turns_the_banner_red(slow_report, fast_report):
-    assert "Checklist gate: FAIL (1 gating check(s): Concurrency)" in slow_report.read_text()
+    assert "Checklist gate: FAIL (1 gating item(s) failed: concurrency [" in slow_report.read_text()
     assert "Checklist gate: PASS" in fast_report.read_text()
 
 
@@ -126,6 +127,15 @@ def test_unstable_measurements_sit_under_their_table_and_skip_reasons_in_the_che
     for verdict in _checklist(FAST):
         if verdict["verdict"] == "skip":
             assert esc(verdict["reason"]) in checklist_html
+
+
+def test_a_run_that_measured_nothing_says_so_in_the_gate_banner(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FAST, run)
+    skipped = [dataclasses.asdict(v) for v in skip_all("dml", "dml not installed")]
+    (run / "checklist.json").write_text(json.dumps(skipped))
+    page = build_report(run).read_text()
+    assert "Checklist gate: FAIL (nothing measured for dml)" in page
 
 
 def test_a_provider_skipped_entirely_is_one_row_on_the_page_but_every_row_in_the_csv(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from harness.judge.table import BY_KEY
 from harness.measure.results import Verdict
 
 MEASURED = frozenset({"pass", "fail", "marginal", "pass (partial)"})
@@ -30,15 +31,26 @@ def providers_in(verdicts: Iterable[Verdict]) -> list[str]:
     return list(dict.fromkeys(provider_of(v) for v in verdicts))
 
 
+def applies(verdict: Verdict) -> bool:
+    """The verdict's own flag, and the table's rule for checklists written before the flag existed."""
+    item = BY_KEY.get(verdict.check)
+    if item is not None and item.applies(provider_of(verdict), verdict.target or "engine") is not None:
+        return False
+    return verdict.applicable
+
+
+def _gating(verdicts: Sequence[Verdict], provider: str) -> list[Verdict]:
+    return [v for v in verdicts if provider_of(v) == provider and v.gating and applies(v)]
+
+
 def unproven(verdicts: Sequence[Verdict], provider: str) -> list[Verdict]:
     """The provider's applicable gating items without a measured verdict."""
-    return [v for v in verdicts if provider_of(v) == provider and v.gating and v.applicable
-            and v.verdict not in MEASURED]
+    return [v for v in _gating(verdicts, provider) if v.verdict not in MEASURED]
 
 
 def _gap(verdicts: Sequence[Verdict], provider: str) -> str | None:
     """Why ``provider`` is not proven, or None when every applicable gating item was measured."""
-    mine = [v for v in verdicts if provider_of(v) == provider and v.gating and v.applicable]
+    mine = _gating(verdicts, provider)
     missing = unproven(verdicts, provider)
     if not mine or len(missing) == len(mine):
         return f"nothing measured for {provider}"

@@ -6,6 +6,7 @@ markup not escaped is markup this module writes itself.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -13,6 +14,8 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from harness import __version__
+from harness.judge.gate import MEASURED, gate, provider_of, providers_in
+from harness.measure.results import Verdict
 from harness.report.plots import PlotResult
 from harness.report.overview import serving_summary_table, slo_limits, tested_facts
 from harness.report.runs import RunData, environment_summary
@@ -20,7 +23,8 @@ from harness.report.sweep import saturation_rate
 from harness.report.tables import COLUMN_TITLES, RunTables, proof_summary
 from harness.units import duration, is_missing, milliseconds, number
 
-VERDICT_CLASS = {"pass": "v-pass", "fail": "v-fail", "skip": "v-skip", "info": "v-info"}
+VERDICT_CLASS = {"pass": "v-pass", "fail": "v-fail", "skip": "v-skip", "info": "v-info",
+                 "pass (partial)": "v-partial", "marginal": "v-marginal", "inconclusive": "v-inconclusive"}
 
 METRIC_DEFINITIONS = [
     ("TTFT", "time to first token: from submitting the request to the first generated token."),
@@ -75,6 +79,9 @@ tr:hover td { background: #f8fafc; }
 .v-fail { background: #dc2626; color: #fff; }
 .v-skip { background: #e4e7eb; color: #3e4c59; }
 .v-info { background: #dbeafe; color: #1e3a8a; }
+.v-partial { background: #e3f6ea; color: #14532d; border: 1px dashed #15803d; }
+.v-marginal { background: #fef3c7; color: #78350f; }
+.v-inconclusive { background: #fef3c7; color: #3e4c59; border: 1px dashed #b45309; }
 td.worse { background: #fde2e1; color: #7f1d1d; font-weight: 600; }
 td.better { background: #e3f6ea; color: #14532d; }
 figure { background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; margin: 16px 0; padding: 8px; }
@@ -245,21 +252,21 @@ def generated_stamp() -> str:
     return f"generated {now} by phi3-harness {__version__}"
 
 
-def gate_banner(checklist: pd.DataFrame) -> str:
-    if checklist.empty:
+def gate_banner(run: RunData) -> str:
+    """The exit rule of harness/judge/gate.py in words: failures, and providers with nothing measured."""
+    if not run.checklist:
         return '<span class="gate bad">No checklist: checklist.json missing, the run has no verdicts</span>'
-    gating = checklist["gating"].fillna(True).astype(bool)
-    failed = checklist[(checklist["verdict"] == "fail") & gating]
-    if failed.empty:
-        providers = list(dict.fromkeys(str(c).split("-")[0] for c in checklist["case"]))
-        measured = checklist[checklist["verdict"].isin(["pass", "fail"])]["case"].map(lambda c: str(c).split("-")[0])
-        tested = list(dict.fromkeys(measured))
-        untested = [p for p in providers if p not in tested]
-        text = f"measured on {', '.join(tested) or 'nothing'}"
-        text += f"; not measured: {', '.join(untested)}" if untested else ""
-        return f'<span class="gate ok">Checklist gate: PASS — {esc(text)}</span>'
-    names = ", ".join(str(title) for title in failed["title"])
-    return f'<span class="gate bad">Checklist gate: FAIL ({len(failed)} gating check(s): {esc(names)})</span>'
+    known = {f.name for f in dataclasses.fields(Verdict)}
+    verdicts = [Verdict(**{k: v for k, v in item.items() if k in known}) for item in run.checklist]
+    result = gate(verdicts, run.environment.get("required_providers") or [])
+    if result.code:
+        return f'<span class="gate bad">Checklist gate: FAIL ({esc(result.message)})</span>'
+    providers = providers_in(verdicts)
+    tested = [p for p in providers if any(v.verdict in MEASURED for v in verdicts if provider_of(v) == p)]
+    untested = [p for p in providers if p not in tested]
+    text = f"measured on {', '.join(tested) or 'nothing'}"
+    text += f"; not measured: {', '.join(untested)}" if untested else ""
+    return f'<span class="gate ok">Checklist gate: PASS — {esc(text)}</span>'
 
 
 def interrupted_banner(environment: dict[str, Any]) -> str:
@@ -276,7 +283,9 @@ def interrupted_banner(environment: dict[str, Any]) -> str:
 def summary_cards(run: RunData, tables: RunTables) -> str:
     records = run.records
     counts = tables.checklist["verdict"].value_counts() if not tables.checklist.empty else {}
-    cards = [(counts.get(kind, 0), f"checks {kind}") for kind in ("pass", "fail", "skip", "info")]
+    kinds = ("pass", "pass (partial)", "marginal", "inconclusive", "fail", "skip", "info")
+    cards = [(counts.get(kind, 0), f"checks {kind}") for kind in kinds if kind in ("pass", "fail", "skip", "info")
+             or counts.get(kind, 0)]
     cards += [
         (len(records), "requests recorded"),
         (int((~records["ok"]).sum()) if len(records) else 0, "requests failed"),
@@ -345,11 +354,19 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], fi
     body = [
         f"<h1>phi3-harness report: {esc(run.run_id)}</h1>",
         f'<p class="sub">{stamp}</p>',
+<<<<<<< HEAD
         '<nav><a href="#checklist">Checklist</a><a href="#serving">Serving</a><a href="#latency">Latency</a>'
         '<a href="#concurrency">Concurrency</a><a href="#plots">Plots</a><a href="#provider">Provider</a>'
         '<a href="#outputs">Outputs</a><a href="#environment">Environment</a><a href="#files">Files</a></nav>',
         interrupted_banner(env) or gate_banner(tables.checklist),
         tested_block(run, tables),
+=======
+        '<nav><a href="#checklist">Checklist</a><a href="#latency">Latency</a><a href="#concurrency">Concurrency</a>'
+        '<a href="#plots">Plots</a><a href="#provider">Provider</a><a href="#outputs">Outputs</a>'
+        '<a href="#environment">Environment</a><a href="#definitions">Definitions</a></nav>',
+        interrupted_banner(env) or gate_banner(run),
+        summary_cards(run, tables),
+>>>>>>> d80fc27 (Report page states the gate's line (nothing measured for dml) and shows the new verdict kinds; README checklist with families, minimums and the gate rule; docs/MUTATION.md; tests that pin judge and metrics field by field)
         bullet_box("warn", "Files missing from this results folder (their sections are empty)", run.missing),
         bullet_box("warn", "Problems reading the results", run.notes),
         '<h2 id="checklist">Checklist</h2>',
