@@ -84,3 +84,16 @@ def test_failures_and_gaps_share_one_line() -> None:
 def test_the_provider_comes_from_the_verdict_or_from_older_case_ids() -> None:
     assert provider_of(Verdict("x", "X", "pass", None, None, case="cpu-p16-c1")) == "cpu"
     assert provider_of(Verdict("x", "X", "pass", None, None, case="cpu-p16-c1", provider="dml")) == "dml"
+
+
+def test_checklists_written_before_the_applicable_flag_follow_the_table() -> None:
+    old = measured("cpu")
+    for verdict in old:  # an older checklist.json: no flag, no target; health and accelerator use skipped
+        verdict.applicable, verdict.target = True, ""
+    assert gate(old, ["cpu"]).code == 0
+    http = measured("remote")
+    for verdict in http:
+        verdict.target = "http"
+    health = next(v for v in http if v.check == "health")
+    health.verdict, health.applicable = "skip", True
+    assert gate(http, ["remote"]).message == "not proven for remote: health (skip)"
