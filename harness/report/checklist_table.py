@@ -1,10 +1,13 @@
-"""The checklist as text for the terminal, and the folding of an unavailable provider into one row."""
+"""The checklist as text for the terminal, the page's gate banner, and the folding of an unavailable
+provider into one row."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+import html
+from typing import Any, Sequence
 
-from harness.judge.gate import provider_of
+from harness.judge.gate import MEASURED, gate, provider_of, providers_in
 from harness.judge.table import CHECKS
 from harness.judge.verdicts import fmt
 from harness.measure.results import Verdict
@@ -55,3 +58,20 @@ def format_table(verdicts: Sequence[Verdict]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths) + "  " + "-" * 6)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def gate_banner(run: Any) -> str:
+    """The exit rule of harness/judge/gate.py in words: failures, and providers with nothing measured."""
+    if not run.checklist:
+        return '<span class="gate bad">No checklist: checklist.json missing, the run has no verdicts</span>'
+    known = {f.name for f in dataclasses.fields(Verdict)}
+    verdicts = [Verdict(**{k: v for k, v in item.items() if k in known}) for item in run.checklist]
+    result = gate(verdicts, run.environment.get("required_providers") or [])
+    if result.code:
+        return f'<span class="gate bad">Checklist gate: FAIL ({html.escape(result.message)})</span>'
+    providers = providers_in(verdicts)
+    tested = [p for p in providers if any(v.verdict in MEASURED for v in verdicts if provider_of(v) == p)]
+    untested = [p for p in providers if p not in tested]
+    text = f"measured on {', '.join(tested) or 'nothing'}"
+    text += f"; not measured: {', '.join(untested)}" if untested else ""
+    return f'<span class="gate ok">Checklist gate: PASS — {html.escape(text)}</span>'

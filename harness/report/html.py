@@ -6,7 +6,6 @@ markup not escaped is markup this module writes itself.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -14,8 +13,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from harness import __version__
-from harness.judge.gate import MEASURED, gate, provider_of, providers_in
-from harness.measure.results import Verdict
+from harness.report.checklist_table import gate_banner
 from harness.report.plots import PlotResult
 from harness.report.overview import serving_summary_table, slo_limits, tested_facts
 from harness.report.runs import RunData, environment_summary
@@ -252,23 +250,6 @@ def generated_stamp() -> str:
     return f"generated {now} by phi3-harness {__version__}"
 
 
-def gate_banner(run: RunData) -> str:
-    """The exit rule of harness/judge/gate.py in words: failures, and providers with nothing measured."""
-    if not run.checklist:
-        return '<span class="gate bad">No checklist: checklist.json missing, the run has no verdicts</span>'
-    known = {f.name for f in dataclasses.fields(Verdict)}
-    verdicts = [Verdict(**{k: v for k, v in item.items() if k in known}) for item in run.checklist]
-    result = gate(verdicts, run.environment.get("required_providers") or [])
-    if result.code:
-        return f'<span class="gate bad">Checklist gate: FAIL ({esc(result.message)})</span>'
-    providers = providers_in(verdicts)
-    tested = [p for p in providers if any(v.verdict in MEASURED for v in verdicts if provider_of(v) == p)]
-    untested = [p for p in providers if p not in tested]
-    text = f"measured on {', '.join(tested) or 'nothing'}"
-    text += f"; not measured: {', '.join(untested)}" if untested else ""
-    return f'<span class="gate ok">Checklist gate: PASS — {esc(text)}</span>'
-
-
 def interrupted_banner(environment: dict[str, Any]) -> str:
     """An interrupted run has no gate verdict: what it holds was measured before the signal."""
     stopped = environment.get("interrupted")
@@ -354,19 +335,11 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], fi
     body = [
         f"<h1>phi3-harness report: {esc(run.run_id)}</h1>",
         f'<p class="sub">{stamp}</p>',
-<<<<<<< HEAD
         '<nav><a href="#checklist">Checklist</a><a href="#serving">Serving</a><a href="#latency">Latency</a>'
         '<a href="#concurrency">Concurrency</a><a href="#plots">Plots</a><a href="#provider">Provider</a>'
         '<a href="#outputs">Outputs</a><a href="#environment">Environment</a><a href="#files">Files</a></nav>',
-        interrupted_banner(env) or gate_banner(tables.checklist),
-        tested_block(run, tables),
-=======
-        '<nav><a href="#checklist">Checklist</a><a href="#latency">Latency</a><a href="#concurrency">Concurrency</a>'
-        '<a href="#plots">Plots</a><a href="#provider">Provider</a><a href="#outputs">Outputs</a>'
-        '<a href="#environment">Environment</a><a href="#definitions">Definitions</a></nav>',
         interrupted_banner(env) or gate_banner(run),
-        summary_cards(run, tables),
->>>>>>> d80fc27 (Report page states the gate's line (nothing measured for dml) and shows the new verdict kinds; README checklist with families, minimums and the gate rule; docs/MUTATION.md; tests that pin judge and metrics field by field)
+        tested_block(run, tables),
         bullet_box("warn", "Files missing from this results folder (their sections are empty)", run.missing),
         bullet_box("warn", "Problems reading the results", run.notes),
         '<h2 id="checklist">Checklist</h2>',
