@@ -7,8 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.measure.metrics import build_record, error_kind_of, measure_request, samples, summarize_metric
-from harness.measure.results import records_to_frame
+from harness.measure.metrics import build_record, error_kind_of, measure_request
 from harness.targets.base import Request, StreamItem, TokenEvent, Usage
 
 S = 1_000_000_000
@@ -124,20 +123,3 @@ def test_build_record_rejects_nothing_and_computes_from_hand_made_timestamps() -
         run_id="r", case_id="c", test="t", target="x", provider="cpu", prompt_length=1, concurrency=1,
         request_index=0, worker=0, cold=False))
     assert record.prefill_tok_s is None and record.prompt_tokens == 0  # no prompt tokens: no prefill rate
-
-
-def test_samples_from_records_and_frames_alike() -> None:
-    ok = measure(Scripted([*TOKENS, Usage(5, 3)]), cold=False)
-    cold = measure(Scripted([*TOKENS, Usage(5, 3)]), cold=True)
-    failed = measure(Scripted(list(TOKENS)), cold=False)
-    records = [ok, cold, failed]
-    assert samples(records, "ttft_s") == [1.0, 1.0]
-    assert samples(records, "ttft_s", cold=False) == [1.0] and samples(records, "itl_s", cold=True) == [2.0, 1.0]
-    assert samples(records_to_frame(records), "e2e_s", cold=True) == [4.0]
-    nan = measure(Scripted([*TOKENS, Usage(5, 3)]))
-    nan.tpot_s = float("nan")
-    assert samples([nan], "tpot_s") == []
-    with pytest.raises(ValueError, match=r"unknown metric 'x'; known: ttft_s, e2e_s, tpot_s"):
-        samples(records, "x")
-    summary = summarize_metric(iter(records), "ttft_s")
-    assert summary["cold"].n == 1 and summary["warm"].n == 1
