@@ -95,3 +95,11 @@ def test_relay_drops_pytest_progress_characters_and_holds_back_the_stats_line() 
     outcome = run_suites([sys.executable, "-c", script], out=out)
     assert out.getvalue() == "kept line\n"
     assert outcome.stats == "21 passed, 75 skipped in 13.49s" and outcome.status == 0
+
+
+def test_judge_reasons_never_use_scientific_notation() -> None:
+    from harness.judge.verdicts import fmt
+
+    assert fmt(-6.39e-16) == "0" and fmt(4.87e-15) == "0"  # a least-squares slope of nothing
+    assert fmt(5.92e-05) == "0.0000592" and fmt(0.000592) == "0.000592" and fmt(0.00264) == "0.00264"
+    assert fmt(1234.5) == "1,234" and fmt(None) == "-"

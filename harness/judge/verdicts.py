@@ -8,6 +8,8 @@ named part did not run). Nothing here measures or prints.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -21,6 +23,10 @@ PARTIAL = "pass (partial)"
 def fmt(value: Any) -> str:
     """Numbers as the terminal and the reasons show them: 3 significant digits, thousands grouped."""
     if isinstance(value, float):
+        if abs(value) < 1e-6:  # below a byte or a microsecond (or exactly 0): zero to the precision measured
+            return "0"
+        if abs(value) < 1e-4:  # positional, never "5e-05" (3 significant digits)
+            return f"{value:.{2 - math.floor(math.log10(abs(value)))}f}"
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return "-" if value is None else str(value)
 
