@@ -1,8 +1,8 @@
 """Numbers for people: one formatter for the terminal, the checklist's reasons and the report.
 
 Three significant figures for small values, thousands separators for large ones, and never
-scientific notation: a value below 0.001 in its unit prints as "<0.001" (with its sign), so a
-least-squares slope of 4.87e-15 MiB/request reads as what it is, zero to the precision measured.
+scientific notation: a value below 1e-6 in its unit prints as "≈0", so a least-squares slope of
+4.87e-15 MiB/request reads as what it is, zero to the precision measured.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 MISSING = "–"
+TINY = 1e-6  # below this, in the value's own unit, a figure is zero to the precision measured
 
 
 def is_missing(value: Any) -> bool:
@@ -36,10 +37,10 @@ def number(value: Any) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
     magnitude = abs(value)
-    if magnitude == 0:
-        return "0"
-    if magnitude < 0.001:
-        return "<0.001" if value > 0 else ">-0.001"
+    if magnitude < TINY:
+        return "0" if magnitude == 0 else "≈0"
+    if magnitude < 1e-4:  # fixed point: .3g would switch to scientific notation here
+        return f"{value:.{2 - math.floor(math.log10(magnitude))}f}"
     if magnitude >= 100:
         return f"{value:,.0f}"
     if magnitude >= 10:
