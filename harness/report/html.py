@@ -68,7 +68,7 @@ th, td { padding: 5px 8px; border-bottom: 1px solid #e4e7eb; text-align: left; v
 th { background: #e9eef4; font-weight: 600; white-space: nowrap; }
 th.group { text-align: center; border-left: 2px solid #fff; border-right: 2px solid #fff; }
 th.sub { text-align: right; font-weight: 500; color: #3e4c59; }
-td.id { white-space: nowrap; }
+td.id { white-space: normal; word-break: keep-all; overflow-wrap: normal; }  /* ids never break inside; lists of ids wrap at their commas */
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:hover td { background: #f8fafc; }
 .verdict { font-weight: 700; text-transform: uppercase; font-size: 12px; letter-spacing: 0.04em;
