@@ -35,7 +35,7 @@ def test_default_toml_states_the_built_in_defaults() -> None:
 def test_quick_is_a_small_matrix_that_keeps_every_provider() -> None:
     config = load_config("quick")
     assert config.matrix == Matrix(providers=("dml", "qnn", "cuda", "cpu"), prompt_lengths=(16, 128), concurrency=(1, 4),
-                                   max_new_tokens=16, repetitions=10, warmup=1, requests_per_level=16,
+                                   max_new_tokens=16, repetitions=30, warmup=1, requests_per_level=32,
                                    arrival_rates=(100.0,), seed=0)
     assert config.thresholds == Thresholds() and config.sources == ("quick",)
 

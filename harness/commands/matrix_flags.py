@@ -34,7 +34,7 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--concurrency", metavar="N[,N...]", help="closed-loop concurrency levels (quick: 1,4)")
     group.add_argument("--request-rate", metavar="R[,R...]",
                        help="open-loop Poisson arrival rates in requests/s (quick: 100)")
-    group.add_argument("--repetitions", metavar="N", help="measured requests per latency case (quick: 10)")
+    group.add_argument("--repetitions", metavar="N", help="measured requests per latency case (quick: 30)")
     group.add_argument("--sweep", action="store_true",
                        help="also sweep open-loop Poisson rates from a quarter of the measured single-stream "
                             f"capacity to past saturation ({','.join(f'{x:g}' for x in SWEEP_LOADS)} x capacity); "
