@@ -204,3 +204,17 @@ def test_comparison_page_has_cases_plot_definitions_and_checklists_per_provider(
 def test_refusal_is_a_harness_error_for_library_callers():
     with pytest.raises(HarnessError, match=r"no case in common \(max_new_tokens 16 vs 32\)"):
         compare_runs(load_run(FAST), load_run(N32), 10)
+
+
+def test_ratio_ticks_on_a_wide_axis_never_crowd_and_keep_x1():
+    import numpy as np
+
+    from harness.report.compare import spaced_ticks
+
+    for low, high in ((0.18, 14.0), (0.85, 1.4), (0.05, 60.0)):
+        ticks = spaced_ticks(low, high)
+        assert 1.0 in ticks and all(low <= t <= high for t in ticks)
+        gaps = np.diff(np.log(ticks))
+        assert gaps.min() >= (np.log(high) - np.log(low)) / 14 - 1e-12
+    assert {0.9, 1.1} <= set(spaced_ticks(0.85, 1.4))  # a narrow axis keeps the fine ticks
+    assert 0.9 not in spaced_ticks(0.18, 14.0) and 1.1 not in spaced_ticks(0.18, 14.0)

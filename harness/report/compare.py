@@ -25,6 +25,7 @@ from harness.stats import ALPHA, BOOTSTRAP_RESAMPLES, MIN_SAMPLES
 COMPARISON_VERDICT_CLASS = {"regression": "v-fail", "improvement": "v-pass", "no change": "v-skip",
                             "inconclusive": "v-info"}
 RATIO_TICKS = (0.1, 0.2, 0.33, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
+
 PLOT_COLOURS = {"regression": "#c0392b", "improvement": "#27ae60", "no change": "#7b8794", "inconclusive": "#d68910"}
 
 METHOD_DEFINITIONS = [
@@ -56,6 +57,26 @@ class GateSettings:
     fail_on_inconclusive: bool
 
 
+def spaced_ticks(low: float, high: float, candidates: tuple[float, ...] = RATIO_TICKS,
+                 min_fraction: float = 1 / 14) -> list[float]:
+    """Ratio ticks inside [low, high] on a log axis, none closer than ``min_fraction`` of its width.
+
+    x1 is always kept; ticks are taken outward from it, so a wide axis (x0.2..x10) drops the crowded
+    x0.9/x1.1 labels that would print on top of each other, and a narrow one keeps them.
+    """
+    span = np.log(high) - np.log(low)
+    inside = [t for t in candidates if low <= t <= high]
+    kept = [1.0] if low <= 1.0 <= high else []
+    for side in (sorted(t for t in inside if t > 1.0), sorted((t for t in inside if t < 1.0), reverse=True)):
+        last = 1.0
+        for tick in side:
+            if abs(np.log(tick) - np.log(last)) >= min_fraction * span:
+                kept.append(tick)
+                last = tick
+    return sorted(kept)
+
+
+
 def comparison_plot(comparison: RunComparison, path: Path) -> bool:
     """Ratio (worse direction) with its interval per tested metric, log scale, limits dotted."""
     tested = [r for r in comparison.results if r.result.worse is not None]
@@ -75,7 +96,7 @@ def comparison_plot(comparison: RunComparison, path: Path) -> bool:
         ax.axvline(edge, color=colour, linestyle=":", linewidth=1.2)
     ax.set_xscale("log")
     low, high = ax.get_xlim()
-    ax.set_xticks([t for t in RATIO_TICKS if low <= t <= high], minor=False)
+    ax.set_xticks(spaced_ticks(low, high), minor=False)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"x{value:.3g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
     ax.set_yticks(positions)
