@@ -6,9 +6,11 @@ The matrix comes from the config (``--config``, default configs/quick.toml, then
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -184,15 +186,22 @@ def suite(request: pytest.FixtureRequest) -> SuiteSession:
     return pytest_config.stash[_SESSION_KEY]
 
 
-@pytest.fixture()
-def target(suite: SuiteSession, provider: str) -> SuiteTarget:
-    """What the provider's cases measure (its engine, or the HTTP endpoint); unusable: skip with the reason."""
+@contextlib.contextmanager
+def _usable(provider: str) -> Iterator[None]:
+    """An unusable provider skips the test with the reason; a model that did not load on it fails it."""
     try:
-        return suite.target(provider)
+        yield
     except ProviderUnavailable as unavailable:
         pytest.skip(str(unavailable))
     except ModelLoadFailed as failed:
-        pytest.fail(f"{provider}: {failed}", pytrace=False)
+        pytest.fail(f"the model did not load on {provider}: {failed}", pytrace=False)
+
+
+@pytest.fixture()
+def target(suite: SuiteSession, provider: str) -> SuiteTarget:
+    """What the provider's cases measure (its engine, or the HTTP endpoint)."""
+    with _usable(provider):
+        return suite.target(provider)
 
 
 @pytest.fixture()
@@ -200,12 +209,8 @@ def engine(suite: SuiteSession, provider: str) -> Engine:
     """The provider's in-process engine; an unusable provider skips the test with the reason."""
     if provider == REMOTE and suite.remote_options is not None:
         pytest.skip("needs the in-process engine (an ONNX Runtime profile); the HTTP target's server runs elsewhere")
-    try:
+    with _usable(provider):
         return suite.engine(provider)
-    except ProviderUnavailable as unavailable:
-        pytest.skip(str(unavailable))
-    except ModelLoadFailed as failed:
-        pytest.fail(f"the model did not load on {provider}: {failed}", pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

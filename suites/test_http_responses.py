@@ -71,11 +71,5 @@ def _token_count(counter: IndependentCounter, record: RequestRecord, request: Re
         expected_completion, note = answer[1], "the reference engine's generated tokens"
     else:
         expected_completion, note = counter.completion_tokens(record.output_text, None)
-    return TokenCount(
-        case=f"{REMOTE}-responses#{record.request_index}",
-        reported_prompt_tokens=record.prompt_tokens if record.ok else None,
-        expected_prompt_tokens=counter.prompt_tokens(request.messages),
-        reported_completion_tokens=record.completion_tokens if record.ok else None,
-        expected_completion_tokens=expected_completion,
-        completion_note=note,
-    )
+    return TokenCount.of(record, f"{REMOTE}-responses#{record.request_index}",
+                         counter.prompt_tokens(request.messages), expected_completion, note)

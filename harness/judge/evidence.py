@@ -32,6 +32,17 @@ class TokenCount:
     expected_completion_tokens: int | None
     completion_note: str = ""  # how the completion count was made (re-tokenized, or streamed ids)
 
+    @classmethod
+    def of(cls, record: Any, case: str, expected_prompt: int | None, expected_completion: int | None,
+           note: str) -> "TokenCount":
+        """The record's reported counts (none when it failed) beside the independent ones."""
+        return cls(case=case,
+                   reported_prompt_tokens=record.prompt_tokens if record.ok else None,
+                   expected_prompt_tokens=expected_prompt,
+                   reported_completion_tokens=record.completion_tokens if record.ok else None,
+                   expected_completion_tokens=expected_completion,
+                   completion_note=note)
+
 
 @dataclass
 class Evidence:

@@ -94,14 +94,8 @@ def count_tokens(session: Any, provider: str, requests: Sequence[Request], recor
     evidence.decodes = all(decoded) if decoded else None
     for record, request in zip(records, requests):
         completion, how = counter.completion_tokens(record.output_text, _known_ids(record))
-        evidence.token_counts.append(TokenCount(
-            case=f"{record.case_id}#{record.request_index}",
-            reported_prompt_tokens=record.prompt_tokens if record.ok else None,
-            expected_prompt_tokens=counter.prompt_tokens(request.messages),
-            reported_completion_tokens=record.completion_tokens if record.ok else None,
-            expected_completion_tokens=completion,
-            completion_note=how,
-        ))
+        evidence.token_counts.append(TokenCount.of(record, f"{record.case_id}#{record.request_index}",
+                                                   counter.prompt_tokens(request.messages), completion, how))
 
 
 def chat_responses(session: Any, provider: str, target: Target, questions: Sequence[str], max_new_tokens: int,
