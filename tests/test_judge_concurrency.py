@@ -106,3 +106,13 @@ def test_peaks_count_touching_intervals_as_apart() -> None:
     assert peak_generating(failed) == 1 and peak_in_flight(failed) == 2
     no_token = frame(rec(0, submit_ns=0, first_token_ns=1, end_ns=10), rec(1, submit_ns=0, first_token_ns=None, end_ns=10))
     assert peak_generating(no_token) == 1
+
+
+def test_rate_sweep_records_do_not_enter_the_concurrency_item() -> None:
+    # the sweep measures capacity and compares nothing with single-stream output: it must not make
+    # the item inconclusive (it did: `run --sweep` failed the gate on "concurrency (inconclusive)")
+    import pandas as pd
+
+    sweep = concurrent().assign(case_id="cpu-p16-r91.7", test="sweep", concurrency=0)
+    verdict = judge("concurrency", pd.concat([concurrent(), sweep], ignore_index=True), concurrency=compared())
+    assert verdict.verdict == "pass" and verdict.measured == "8/8 ok" and "r91.7" not in verdict.case
