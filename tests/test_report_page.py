@@ -11,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+from matplotlib.colors import to_rgba
 
 from harness.report import build_report
-from harness.report.plots import with_gaps
-from report_helpers import FAST
+from harness.report.plots import PLOTS, draw_telemetry, new_figure, with_gaps
+from harness.report.runs import load_run
+from harness.report.tables import build_tables
+from report_helpers import FAST, SLOW
 
 
 def _run_with_slo(tmp_path: Path, slo: dict | None) -> Path:
@@ -72,3 +76,24 @@ def test_telemetry_lines_break_where_samples_stop() -> None:
     assert np.isnan(x[4]) and np.isnan(y[4]) and len(x) == 8
     x, _ = with_gaps(pd.Series([0.0, 0.1, 0.2, 0.3]), pd.Series([1.0, 2, 3, 4]))
     assert not np.isnan(x).any()
+
+
+def test_each_request_is_one_bar_in_its_workers_lane_and_a_failed_one_is_red() -> None:
+    run = load_run(SLOW)
+    figure = new_figure(next(spec.size_px for spec in PLOTS if spec.draw is draw_telemetry))
+    draw_telemetry(figure, run, build_tables(run))
+    lanes = figure.axes[2]
+    bars = [(path, colours[min(index, len(colours) - 1)])  # a collection of one colour holds one row
+            for collection in lanes.collections
+            for colours in [collection.get_facecolor()]
+            for index, path in enumerate(collection.get_paths())]
+    records = run.records  # every request of cpu-slow falls inside its telemetry time range
+    origin = run.telemetry["t_ns"].min()
+    assert len(bars) == len(records)
+    for (path, colour), row in zip(bars, records.itertuples()):
+        (left, bottom), (right, top) = path.vertices.min(axis=0), path.vertices.max(axis=0)
+        assert (bottom, top) == pytest.approx((row.worker + 0.1, row.worker + 0.9))
+        assert (left, right) == pytest.approx(((row.submit_ns - origin) / 1e9, (row.end_ns - origin) / 1e9))
+        failed = tuple(colour) == pytest.approx(to_rgba("#c0392b"))
+        assert failed == (not row.ok)
+    assert lanes.get_xlim()[1] >= (records["end_ns"].max() - origin) / 1e9  # autoscaled to hold them all
