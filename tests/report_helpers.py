@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import struct
 from pathlib import Path
 
-from harness.commands import report as report_command
-from harness.errors import HarnessError
+from harness import cli
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 FAST = RUNS / "cpu-fast"  # a CPU run of the quick matrix on the tiny model
@@ -32,14 +30,9 @@ def copy_run(source: Path, tmp_path: Path, name: str | None = None) -> Path:
 
 
 def run_report_command(argv: list[str], capsys) -> tuple[int, str]:
-    """Run `phi3-harness report ARGV` the way harness.cli does (HarnessError -> exit 2)."""
-    parser = argparse.ArgumentParser(prog="phi3-harness report")
-    report_command.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        code = report_command.run(args)
-    except HarnessError as error:
-        print(f"error: {error}")
-        code = 2
+    """`phi3-harness report ARGV` through ``harness.cli.main`` (its parser and its error boundary:
+    an error is one line and exit 2); stdout and stderr together."""
+    capsys.readouterr()  # drop whatever came before
+    code = cli.main(["report", *argv])
     captured = capsys.readouterr()
     return code, captured.out + captured.err

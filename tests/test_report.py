@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
@@ -14,17 +13,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from fixtures_reports import Rendered, fast_in_place, fast_slo_out, hashes  # noqa: F401 (fixtures)
 from harness.judge.table import CHECKS, skip_all
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.html import esc
 from harness.report.plots import PLOTS
-from report_helpers import FAST, SLOW, copy_run, png_size, run_report_command
+from report_helpers import FAST, SLOW, png_size
 
 
 @pytest.fixture(scope="module")
-def fast_report(tmp_path_factory) -> Path:
-    return build_report(FAST, tmp_path_factory.mktemp("fast"))
+def fast_report(fast_in_place: Rendered) -> Path:
+    return fast_in_place.index
 
 
 @pytest.fixture(scope="module")
@@ -158,36 +158,37 @@ def test_metric_definitions_are_stated(fast_report):
     assert esc("(E2E - TTFT) / (output tokens - 1)") in page
 
 
-def test_truncated_last_line_still_renders(tmp_path):
-    run = copy_run(FAST, tmp_path)
-    results = run / "results.jsonl"
-    text = results.read_text()
-    results.write_text(text[: len(text) - 200])  # cut the last record in the middle, as a crash would
-    index = build_report(run, tmp_path / "out")
-    page = index.read_text()
+@pytest.fixture(scope="module")
+def results_only_truncated(tmp_path_factory) -> Path:
+    """A folder holding only results.jsonl, its last record cut in the middle as a crash would: the
+    two damages of the next two tests, in one render."""
+    run = tmp_path_factory.mktemp("partial") / "run"
+    run.mkdir()
+    text = (FAST / "results.jsonl").read_text()
+    (run / "results.jsonl").write_text(text[: len(text) - 200])
+    return build_report(run, run.parent / "out")
+
+
+def test_truncated_last_line_still_renders(results_only_truncated):
+    page = results_only_truncated.read_text()
     assert "is truncated (interrupted run?); skipped" in page
     assert f"<div class=\"n\">{len(_records(FAST)) - 1}</div><div class=\"l\">requests recorded" in page
 
 
-def test_folder_with_only_results_renders_and_names_what_is_missing(tmp_path):
-    run = tmp_path / "partial"
-    run.mkdir()
-    (run / "results.jsonl").write_text((FAST / "results.jsonl").read_text())
-    page = build_report(run, tmp_path / "out").read_text()
+def test_folder_with_only_results_renders_and_names_what_is_missing(results_only_truncated):
+    page, out = results_only_truncated.read_text(), results_only_truncated.parent
     for name in ("telemetry.csv", "environment.json", "checklist.json", "provider_proof.json", "benchmark.json"):
         assert f"<li>{name}</li>" in page
     assert "Memory and CPU over time: telemetry.csv missing or empty" in page
-    assert (tmp_path / "out" / "latency_vs_prompt.png").is_file()
-    assert not (tmp_path / "out" / "telemetry.png").exists()
+    assert (out / "latency_vs_prompt.png").is_file()
+    assert not (out / "telemetry.png").exists()
 
 
-def test_report_written_into_the_run_folder_leaves_results_untouched(tmp_path):
-    run = copy_run(FAST, tmp_path)
-    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()}
-    index = build_report(run)
-    assert index == run / "index.html"
-    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir() if p.name in before}
-    assert after == before
+def test_report_written_into_the_run_folder_leaves_results_untouched(fast_in_place):
+    assert fast_in_place.code == 0 and fast_in_place.index == fast_in_place.run / "index.html"
+    after = {name: digest for name, digest in hashes(fast_in_place.run).items() if name in fast_in_place.before}
+    assert after == fast_in_place.before
+    assert set(fast_in_place.before) < set(hashes(fast_in_place.run))  # and the report did land there
 
 
 def test_not_a_results_folder_is_a_one_line_error(tmp_path):
@@ -197,11 +198,11 @@ def test_not_a_results_folder_is_a_one_line_error(tmp_path):
         build_report(tmp_path / "nowhere")
 
 
-def test_command_renders_one_folder(tmp_path, capsys):
-    code, out = run_report_command([str(FAST), "--out", str(tmp_path / "r")], capsys)
-    assert code == 0
-    assert (tmp_path / "r" / "index.html").is_file()
-    assert str(tmp_path / "r" / "index.html") in out
+def test_command_renders_one_folder(fast_slo_out, fast_in_place):
+    for rendered in (fast_slo_out, fast_in_place):  # --out DIR, and into the run folder itself
+        assert rendered.code == 0 and rendered.index.is_file()
+        assert rendered.stdout == f"report: {rendered.index}\n"
+    assert fast_slo_out.index.parent != fast_slo_out.run and not (fast_slo_out.run / "index.html").exists()
 
 
 def test_command_help_renders_inside_the_main_parser():

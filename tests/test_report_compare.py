@@ -5,14 +5,14 @@ Each verdict kind is pinned on a pair of saved runs; refusals, bad limits and th
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from fixtures_reports import cli_report
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.compare import comparison_plot_size
@@ -94,28 +94,31 @@ def test_cases_pair_on_their_fields_not_their_ids(tmp_path):
 @pytest.fixture(scope="module")
 def slow_gate(tmp_path_factory) -> tuple[int, str]:
     """`report cpu-slow --baseline cpu-fast --fail-on-regression 10`, run once for several tests."""
-    out = tmp_path_factory.mktemp("slow")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code, _ = run_report_command(
-            [str(SLOW), "--baseline", str(FAST), "--fail-on-regression", "10", "--out", str(out)], _NothingCaptured())
-    return code, printed.getvalue()
+    return cli_report(str(SLOW), "--baseline", str(FAST), "--fail-on-regression", "10",
+                      "--out", str(tmp_path_factory.mktemp("slow") / "cmp"))
 
 
-class _NothingCaptured:
-    """capsys's interface for a module-scoped fixture, which cannot use capsys (stdout is redirected instead)."""
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory) -> tuple[int, str, Path]:
+    """`report cpu-fast-again cpu-other-model --baseline cpu-fast --fail-on-regression 25
+    --allow-mismatch`: two comparisons on one page, the second of runs that differ (model,
+    ONNX Runtime), neither with a regression; cpu-other-model's has 3 inconclusive metrics."""
+    out = tmp_path_factory.mktemp("three") / "cmp"
+    code, printed = cli_report(str(FAST_AGAIN), str(OTHER_MODEL), "--baseline", str(FAST),
+                               "--fail-on-regression", "25", "--allow-mismatch", "--out", str(out))
+    return code, printed, out
 
-    def readouterr(self):
-        return type("Captured", (), {"out": "", "err": ""})()
 
-
-def test_command_exit_codes_follow_the_verdicts(slow_gate, tmp_path, capsys):
+def test_command_exit_codes_follow_the_verdicts(slow_gate, three_runs, tmp_path, capsys):
     code, out = slow_gate
     assert code == 1 and "regression gate cpu-slow vs cpu-fast: FAIL at 10 %" in out
-    code, out = _gate(tmp_path, capsys, NOISY, FAST, "--fail-on-regression", "10")
-    assert code == 0 and "inconclusive" in out and "PASS" in out
+    # inconclusive metrics alone pass the gate (exit 0) ...
+    code, out, _ = three_runs
+    assert code == 0 and "regression gate cpu-other-model vs cpu-fast: PASS at 25 % (0 regression, 3 inconclusive)" in out
+    assert "regression gate cpu-fast-again vs cpu-fast: PASS at 25 % (0 regression" in out
+    # ... unless --fail-on-inconclusive: then they alone fail it
     code, out = _gate(tmp_path, capsys, NOISY, FAST, "--fail-on-regression", "10", "--fail-on-inconclusive")
-    assert code == 1 and "FAIL" in out
+    assert code == 1 and re.search(r"regression gate cpu-noisy vs cpu-fast: FAIL at 10 % \(0 regression, [1-9]\d* inconclusive\)", out)
 
 
 def test_terminal_table_fits_100_columns_and_shows_both_medians_ratio_and_verdict(slow_gate):
@@ -135,17 +138,17 @@ def test_runs_with_no_case_in_common_are_refused_naming_the_differing_keys(tmp_p
     assert not (tmp_path / "cmp" / "index.html").exists()  # no page for a refused comparison
 
 
-def test_other_model_or_onnxruntime_is_refused_unless_allowed_and_then_flagged(tmp_path, capsys):
+def test_other_model_or_onnxruntime_is_refused_unless_allowed_and_then_flagged(tmp_path, capsys, three_runs):
     code, out = _gate(tmp_path, capsys, OTHER_MODEL, FAST, "--fail-on-regression", "10")
     assert code == 2 and len(out.strip().splitlines()) == 1
     assert "model sha256 differs (9f2c1e0b7d9f vs 0123456789ab)" in out
     assert "onnxruntime differs (1.32.0 vs 1.20.1)" in out and "--allow-mismatch" in out
-    allowed = tmp_path / "allowed"
-    code, out = run_report_command([str(OTHER_MODEL), "--baseline", str(FAST), "--fail-on-regression", "25",
-                                    "--allow-mismatch", "--out", str(allowed)], capsys)
-    assert code in (0, 1) and "compared anyway (--allow-mismatch): model sha256 differs" in out
+    code, out, allowed = three_runs
+    assert code == 0 and "compared anyway (--allow-mismatch): model sha256 differs" in out
     page = (allowed / "index.html").read_text()
-    assert "compared although the runs differ (--allow-mismatch)" in page
+    # flagged once: for the pair that differs, not for cpu-fast-again
+    assert page.count("compared although the runs differ (--allow-mismatch)") == 1
+    assert "cpu-other-model vs cpu-fast: compared although the runs differ" in page
 
 
 def test_a_gate_that_tested_nothing_is_an_error_not_a_pass(tmp_path, capsys):
@@ -182,28 +185,34 @@ def test_fail_on_inconclusive_needs_a_limit_and_a_gate_needs_a_baseline(capsys):
     assert code == 2 and "add --baseline RUN_DIR" in out
 
 
-def test_comparison_page_has_cases_plot_definitions_and_checklists_per_provider(tmp_path):
-    index = build_report([FAST, FAST_AGAIN], tmp_path / "cmp")
-    page = index.read_text()
-    assert "phi3-harness comparison: cpu-fast vs cpu-fast-again" in page
+def test_comparison_page_has_cases_plot_definitions_and_checklists_per_provider(three_runs):
+    _, _, out = three_runs
+    page = (out / "index.html").read_text()
+    assert "phi3-harness comparison: cpu-fast vs cpu-fast-again vs cpu-other-model" in page
     assert "median cpu-fast" in page and "median cpu-fast-again" in page and "simultaneous 95 % interval" in page
     assert "Definitions: how runs are compared" in page and "Mann-Whitney" in page and "Holm" in page
     checklists = page.split('id="checklists"')[1].split('id="definitions"')[0]
     # cpu-fast-again's checklist lists a skipped dml first: cpu's rows still show cpu's verdicts
     cpu_rows = [row for row in re.findall(r"<tr>(.*?)</tr>", checklists) if row.startswith("<td>cpu</td>")]
     loads = next(row for row in cpu_rows if "Model loads" in row)
-    assert loads.count('class="verdict v-pass"') == 2
+    assert loads.count('class="verdict v-pass"') == 3
     assert "<td>dml</td>" in checklists and "every item" in checklists and "dml not installed" in checklists
-    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
-    tested = int(table["worse"].notna().sum())
-    assert png_size(tmp_path / "cmp" / "comparison.png") == comparison_plot_size(tested)
-    for link in ("runs/0-cpu-fast/index.html", "runs/1-cpu-fast-again/index.html"):
-        assert f'href="{link}"' in page and (tmp_path / "cmp" / link).is_file()
+    table = pd.read_csv(out / "comparison.csv")
+    assert not (out / "comparison.png").exists()  # several comparisons: one numbered plot each
+    for number, current in enumerate(("cpu-fast-again", "cpu-other-model"), start=1):
+        tested = int(table.loc[table["current"] == current, "worse"].notna().sum())
+        assert tested and png_size(out / f"comparison-{number}.png") == comparison_plot_size(tested)
+        assert f'src="comparison-{number}.png"' in page
+    for link in ("runs/0-cpu-fast/index.html", "runs/1-cpu-fast-again/index.html", "runs/2-cpu-other-model/index.html"):
+        assert f'href="{link}"' in page and (out / link).is_file()
 
 
-def test_refusal_is_a_harness_error_for_library_callers():
+def test_refusal_is_a_harness_error_for_library_callers(tmp_path):
     with pytest.raises(HarnessError, match=r"no case in common \(max_new_tokens 16 vs 32\)"):
         compare_runs(load_run(FAST), load_run(N32), 10)
+    with pytest.raises(HarnessError, match=r"no case in common \(max_new_tokens 16 vs 32\)"):
+        build_report([FAST, N32], tmp_path / "cmp")  # several folders: build_report compares them
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_ratio_ticks_on_a_wide_axis_never_crowd_and_keep_x1():

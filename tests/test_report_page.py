@@ -4,37 +4,22 @@ run-folder file linked, telemetry lines broken at gaps."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from harness.report import build_report
+from fixtures_reports import Rendered, fast_in_place, fast_slo_out  # noqa: F401 (fixtures)
 from harness.report.plots import PLOTS, draw_telemetry, new_figure, with_gaps
 from harness.report.runs import load_run
 from harness.report.tables import build_tables
-from report_helpers import FAST, SLOW
+from report_helpers import SLOW
 
 
-def _run_with_slo(tmp_path: Path, slo: dict | None) -> Path:
-    run = tmp_path / "run"
-    shutil.copytree(FAST, run)
-    if slo is not None:
-        env_path = run / "environment.json"
-        env = json.loads(env_path.read_text())
-        config = env.get("config") if isinstance(env.get("config"), dict) else {}
-        env["config"] = {**config, "slo": slo}
-        env_path.write_text(json.dumps(env))
-    return run
-
-
-def test_first_screen_is_verdict_then_what_was_tested_then_checklist(tmp_path: Path) -> None:
-    page = build_report(_run_with_slo(tmp_path, None)).read_text()
+def test_first_screen_is_verdict_then_what_was_tested_then_checklist(fast_in_place: Rendered) -> None:
+    page = fast_in_place.page
     order = [page.index(marker) for marker in ('class="gate', 'class="env tested"', 'id="checklist"',
                                                'id="serving"', 'id="latency"', "Unstable figures")]
     assert order == sorted(order)
@@ -43,31 +28,30 @@ def test_first_screen_is_verdict_then_what_was_tested_then_checklist(tmp_path: P
         assert f"<dt>{label}</dt>" in tested
 
 
-def test_numbers_are_for_people(tmp_path: Path) -> None:
-    page = build_report(_run_with_slo(tmp_path, None)).read_text()
-    assert not re.search(r"\de-\d\d", page)  # no scientific notation anywhere on the page
+def test_numbers_are_for_people(fast_in_place: Rendered, fast_slo_out: Rendered) -> None:
+    for page in (fast_in_place.page, fast_slo_out.page):  # the second with a goodput table
+        assert not re.search(r"\de-\d\d", page)  # no scientific notation anywhere on the page
 
 
-def test_goodput_table_and_csv_only_under_an_slo(tmp_path: Path) -> None:
-    without = build_report(_run_with_slo(tmp_path / "a", None))
-    assert "No SLO set for this run" in without.read_text()
-    assert not (without.parent / "goodput.csv").exists()
-    index = build_report(_run_with_slo(tmp_path / "b", {"ttft_s": 10.0, "tpot_s": None, "e2el_s": None}))
-    frame = pd.read_csv(index.parent / "goodput.csv")
+def test_goodput_table_and_csv_only_under_an_slo(fast_in_place: Rendered, fast_slo_out: Rendered) -> None:
+    assert "No SLO set for this run" in fast_in_place.page
+    assert not (fast_in_place.out / "goodput.csv").exists()
+    frame = pd.read_csv(fast_slo_out.out / "goodput.csv")
     assert len(frame) > 0 and (frame["good_share"] <= 1).all() and (frame["busy_s"] > 0).all()
     assert (frame["good"] <= frame["total"]).all()
-    page = index.read_text()
+    page = fast_slo_out.page
     assert "ttft ≤ 10,000 ms" in page and 'href="goodput.csv"' in page
 
 
-def test_environment_is_summarised_and_every_run_file_is_linked(tmp_path: Path) -> None:
-    run = _run_with_slo(tmp_path, None)
-    page = build_report(run).read_text()
+def test_environment_is_summarised_and_every_run_file_is_linked(fast_in_place: Rendered) -> None:
+    page = fast_in_place.page
     environment = page.split('id="environment"')[1].split('id="definitions"')[0]
     assert environment.count("<dt>") <= 12 and 'href="environment.json"' in environment
     files = page.split('id="files"')[1]
-    for path in run.iterdir():
-        assert f'href="{path.name}"' in files, path.name
+    names = [path.name for path in fast_in_place.run.iterdir()]
+    assert ".phi3-harness.lock" in names  # the command's folder lock: not a run file, not linked
+    for name in names:
+        assert (f'href="{name}"' in files) != name.startswith("."), name
 
 
 def test_telemetry_lines_break_where_samples_stop() -> None:
