@@ -2,7 +2,8 @@
 
 Test helper only; it shares no code with ``harness/``. It reads the shape from genai_config.json
 and the weights from the .onnx (+ .onnx.data) through ``onnx.numpy_helper``, finding each weight by
-the node that consumes it (builder node names: ``/model/layers.{i}/attn/q_proj/...``). Everything
+the node that consumes it (builder node names: ``/model/layers.{i}/attn/qkv_proj/...``, or q/k/v_proj
+separately as DirectML builds have them). Everything
 else is written from the Phi-3 definition, not read from the graph: rope theta 10000 with
 rotate-half (non-interleaved) rotary, RMSNorm eps 1e-5, attention scale 1/sqrt(head_size), query
 head h reading kv head h // (heads / kv_heads), SwiGLU MLP, causal attention. So a wrong cos cache,
@@ -77,14 +78,24 @@ def _load_weights(folder: str, _stamp: tuple[int, int]) -> Weights:
         assert len(inputs) == 1, f"{node.name}: expected one weight input"
         return inputs[0].astype(np.float64)
 
+    def qkv_of(p: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Separate q/k/v projections (DirectML builds), or the packed qkv_proj split by width (cpu, cuda)."""
+        if not any(n.name.startswith(f"{p}/attn/qkv_proj/") for n in nodes):
+            return weight_of(f"{p}/attn/q_proj/"), weight_of(f"{p}/attn/k_proj/"), weight_of(f"{p}/attn/v_proj/")
+        packed = weight_of(f"{p}/attn/qkv_proj/")
+        q_width = config["num_attention_heads"] * config["head_size"]
+        kv_width = config["num_key_value_heads"] * config["head_size"]
+        assert packed.shape[1] == q_width + 2 * kv_width, f"{p}: qkv_proj has {packed.shape[1]} columns"
+        return packed[:, :q_width], packed[:, q_width : q_width + kv_width], packed[:, q_width + kv_width :]
+
     layers = []
     n_layers = config["num_hidden_layers"]
     for i in range(n_layers):
         p = f"/model/layers.{i}"
+        q, k, v = qkv_of(p)
         layers.append(Layer(
             input_norm=weight_of(f"{p}/input_layernorm/"),
-            q=weight_of(f"{p}/attn/q_proj/"), k=weight_of(f"{p}/attn/k_proj/"),
-            v=weight_of(f"{p}/attn/v_proj/"), o=weight_of(f"{p}/attn/o_proj/"),
+            q=q, k=k, v=v, o=weight_of(f"{p}/attn/o_proj/"),
             post_norm=weight_of(f"{p}/post_attention_layernorm/"),
             gate=weight_of(f"{p}/mlp/gate_proj/"), up=weight_of(f"{p}/mlp/up_proj/"),
             down=weight_of(f"{p}/mlp/down_proj/"),

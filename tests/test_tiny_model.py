@@ -174,8 +174,10 @@ def test_cpu_graph_has_the_builder_ops(tiny_builds: BuildFn) -> None:
     ops = [(n.domain, n.op_type) for n in nodes]
     assert ops.count(("", "SimplifiedLayerNormalization")) == 1
     assert ops.count(("com.microsoft", "SkipSimplifiedLayerNormalization")) == 4
-    assert ops.count(("", "MatMul")) == 2 * 7 + 1
+    assert ops.count(("", "MatMul")) == 2 * 5 + 1  # per layer qkv, o, gate, up, down; then lm_head
     gqa = [n for n in nodes if n.op_type == "GroupQueryAttention"]
+    # as the builder's cpu/cuda GQA: one packed QKV input, key and value left empty
+    assert gqa[0].input[0] == "/model/layers.0/attn/qkv_proj/MatMul/output_0" and list(gqa[0].input[1:3]) == ["", ""]
     assert len(gqa) == 2 and all(n.domain == "com.microsoft" for n in gqa)
     attrs = _attrs(gqa[0])
     assert (attrs["num_heads"], attrs["kv_num_heads"], attrs["do_rotary"]) == (4, 2, 1)
@@ -190,12 +192,15 @@ def test_dml_graph_rotates_with_position_ids_outside_attention(tiny_builds: Buil
     rotary = [n for n in nodes if n.op_type == "RotaryEmbedding"]
     assert len(rotary) == 4 and all(n.domain == "com.microsoft" and n.input[1] == "position_ids" for n in rotary)
     assert all(_attrs(n)["do_rotary"] == 0 for n in nodes if n.op_type == "GroupQueryAttention")
+    # DirectML's GQA takes no packed QKV: the builder keeps q, k and v apart there
+    assert {n.name for n in nodes if n.name.startswith("/model/layers.0/attn/") and "proj" in n.name} == {
+        f"/model/layers.0/attn/{m}_proj/MatMul" for m in ("q", "k", "v", "o")}
 
 
 def test_int4_quantizes_every_projection_and_keeps_the_embedding_float(tiny_builds: BuildFn) -> None:
     graph = _graph(tiny_builds("int4", "cpu"))
     nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
-    assert len(nbits) == 2 * 7 + 1 and not any(n.op_type == "MatMul" for n in graph.node)
+    assert len(nbits) == 2 * 5 + 1 and not any(n.op_type == "MatMul" for n in graph.node)
     assert all((_attrs(n)["bits"], _attrs(n)["block_size"], _attrs(n)["accuracy_level"]) == (4, 32, 4) for n in nbits)
     embed = next(t for t in graph.initializer if t.name == "model.embed_tokens.weight")
     assert embed.data_type == onnx.TensorProto.FLOAT

@@ -1,10 +1,14 @@
 """The tiny Phi-3 decoder graph, in the node form the onnxruntime-genai model builder emits.
 
-Per layer: (Skip)SimplifiedLayerNormalization -> q/k/v MatMul -> GroupQueryAttention (rotary
-inside for the cpu layout; separate com.microsoft RotaryEmbedding nodes fed by ``position_ids``
-for the dml layout) -> o_proj MatMul -> SkipSimplifiedLayerNormalization -> SwiGLU MLP
+Per layer: (Skip)SimplifiedLayerNormalization -> QKV projection -> GroupQueryAttention -> o_proj
+MatMul -> SkipSimplifiedLayerNormalization -> SwiGLU MLP
 (gate * sigmoid(gate) * up -> down). Then a final skip norm and the lm_head MatMul -> ``logits``.
 int4 folders use MatMulNBits for every projection and lm_head; the embedding stays float.
+
+The two layouts follow the model builder's GroupQueryAttention settings: the cpu layout (its cpu
+and cuda builds) has one packed ``qkv_proj`` MatMul whose output GQA splits (key and value inputs
+empty) and rotary inside GQA; the dml layout (DirectML builds, where GQA takes no packed QKV) has
+separate q/k/v MatMuls, a ``position_ids`` input and separate com.microsoft RotaryEmbedding nodes.
 
 SimplifiedLayerNormalization is registered by ONNX Runtime in the ONNX domain (not com.microsoft);
 SkipSimplifiedLayerNormalization, GroupQueryAttention, RotaryEmbedding and MatMulNBits are
@@ -134,8 +138,12 @@ class _DecoderBuilder:
         )
         return outputs[0], outputs[3]
 
-    def _matmul(self, name: str, x: str, weight_name: str, output: str | None = None) -> str:
-        g, weight = self.g, self.weights[weight_name]
+    def _matmul(
+        self, name: str, x: str, weight_name: str, output: str | None = None, weight: np.ndarray | None = None
+    ) -> str:
+        """A projection by ``weights[weight_name]`` (or ``weight``, stored under that name)."""
+        g = self.g
+        weight = self.weights[weight_name] if weight is None else weight
         outputs: int | list[str] = [output] if output else 1
         if not self.variant.quantized:
             return g.node("MatMul", [x, g.weight(weight_name, weight)], name, outputs=outputs)[0]
@@ -150,17 +158,21 @@ class _DecoderBuilder:
     def _attention(self, layer: int, x: str, lengths: tuple[str, str], caches: tuple[str, str]) -> str:
         g, spec = self.g, self.spec
         base, p = f"/model/layers.{layer}/attn", f"{layer_prefix(layer)}.attn"
-        q, k, v = (self._matmul(f"{base}/{m}_proj/MatMul", x, f"{p}.{m}_proj.MatMul.weight") for m in "qkv")
+        past = [names.PAST_KEY % layer, names.PAST_VALUE % layer]
         if self.variant.layout == "dml":
-            # DirectML build: rotary as its own nodes on position_ids, attention without rotary.
+            # DirectML build: separate q/k/v, rotary as its own nodes on position_ids, GQA without rotary.
+            q, k, v = (self._matmul(f"{base}/{m}_proj/MatMul", x, f"{p}.{m}_proj.MatMul.weight") for m in "qkv")
             q, k = (
                 g.node("RotaryEmbedding", [t, names.POSITION_IDS, *caches], f"{base}/{m}_rotary/RotaryEmbedding",
                        domain=MS, interleaved=0)[0]
                 for t, m in ((q, "q"), (k, "k"))
             )
-            inputs, do_rotary = [q, k, v, names.PAST_KEY % layer, names.PAST_VALUE % layer, *lengths], 0
+            inputs, do_rotary = [q, k, v, *past, *lengths], 0
         else:
-            inputs, do_rotary = [q, k, v, names.PAST_KEY % layer, names.PAST_VALUE % layer, *lengths, *caches], 1
+            # cpu/cuda build: one MatMul reads the three weights in one pass; GQA splits its output.
+            packed = np.concatenate([self.weights[f"{p}.{m}_proj.MatMul.weight"] for m in "qkv"], axis=1)
+            qkv = self._matmul(f"{base}/qkv_proj/MatMul", x, f"{p}.qkv_proj.MatMul.weight", weight=packed)
+            inputs, do_rotary = [qkv, "", "", *past, *lengths, *caches], 1
         name = f"{base}/GroupQueryAttention"
         outputs = [f"{name}/output_0", names.PRESENT_KEY % layer, names.PRESENT_VALUE % layer]
         g.node(

@@ -70,9 +70,9 @@ def spec_for(size: str) -> TinySpec:
 class Variant:
     """One buildable folder: weight precision and graph layout.
 
-    cpu layout: rotary inside GroupQueryAttention (as the cpu and cuda builds).
-    dml layout: ``position_ids`` input and separate RotaryEmbedding nodes (as the DirectML build),
-    always fp16 activations and KV like the published DirectML folders.
+    cpu layout: one packed qkv_proj MatMul, rotary inside GroupQueryAttention (as the cpu and cuda builds).
+    dml layout: separate q/k/v MatMuls, ``position_ids`` input and separate RotaryEmbedding nodes (as the
+    DirectML build), always fp16 activations and KV like the published DirectML folders.
     """
 
     precision: str = "fp32"
