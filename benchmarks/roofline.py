@@ -1,19 +1,27 @@
 """Benchmark (not a test): decode speed against the memory-bandwidth roofline, ours and genai.
 
 A decode step reads every weight once (int4 MatMulNBits blocks and scales, float norms, one
-embedding row) plus the KV cache so far. With B bytes per step and a memory bandwidth of W bytes/s
-no engine can decode faster than W / B tokens/s: the roofline. This prints
+embedding row) plus the KV cache so far, and writes next to nothing. With B bytes read per step
+and a read bandwidth of W bytes/s no engine can decode faster than W / B tokens/s: the roofline.
+Per round (interleaved, the order alternating) this measures
 
-- W: a streaming copy (numpy, 256 MiB arrays, read + write bytes counted, as STREAM's copy), the
-  better of one thread and one thread per core, measured in every round beside the decodes;
+- W: the read bandwidth: numpy summing 256 MiB float32 arrays (one per thread: the better of one
+  thread and one per core). A streaming copy is measured beside it and printed for reference only:
+  its written bytes go out as non-temporal stores, so its read + write figure is a ceiling a
+  read-only step cannot reach (here ~44 GB/s copy vs ~33 GB/s read on 2 quiet cores);
 - B: bytes read per decode step, from the graph's initializers (+ KV at the mean past length);
-- decode tok/s of this engine and onnxruntime-genai, interleaved rounds, medians and IQR;
-- the share of the roofline each reaches (against the same round's bandwidth), and ours / genai.
+- decode tok/s of this engine (as configured: huge pages on by default, harness/providers/huge_pages.py),
+  of this engine on 4 KiB pages, of onnxruntime-genai as it loads itself, and of genai given the
+  same huge-page advice after its load (so the engine-vs-engine ratio can be read like for like);
+
+then prints medians and IQR per target, the share of the roofline each reaches (against the same
+round's bandwidth) and the per-round ratios to genai. numpy allocates its arrays on transparent huge
+pages, so W is what the memory system gives a well-placed stream.
 
 Meant for the memory-bound preset (``--model small``, built into the cache on first use); the
 default tiny model is bound by per-call overhead instead and gets a low share by nature.
 
-    python benchmarks/roofline.py [--model small] [--rounds 7] [--new-tokens 64]
+    python benchmarks/roofline.py [--model small] [--rounds 9] [--new-tokens 64] [--set KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -25,38 +33,61 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from harness.config import load_config, parse_override
 from harness.model.default_model import resolve_model
 from harness.model.folder import load_model_folder
+from harness.providers.huge_pages import load_on_huge_pages, unavailable_reason
 from harness.targets.base import Request, TokenEvent
 from harness.targets.engine import Engine
 
-COPY_BYTES = 256 * 2**20
+STREAM_BYTES = 256 * 2**20
 
 
-def copy_bandwidth(threads: int, repeats: int = 5) -> list[float]:
-    """Bytes per second of np.copyto over COPY_BYTES per thread (read + write counted)."""
-    pairs = [(np.ones(COPY_BYTES // 8), np.empty(COPY_BYTES // 8)) for _ in range(threads)]
-    results = []
+def _threaded(threads: int, work: Callable[[int], None], nbytes: int, repeats: int) -> float:
+    """Best bytes/s over ``repeats`` of ``work(i)`` in ``threads`` threads at once (numpy drops the GIL)."""
+    best = 0.0
     for _ in range(repeats):
         barrier = threading.Barrier(threads + 1)
 
-        def work(src: np.ndarray, dst: np.ndarray) -> None:
+        def run(index: int) -> None:
             barrier.wait()
-            np.copyto(dst, src)  # releases the GIL: threads copy at once
+            work(index)
 
-        workers = [threading.Thread(target=work, args=pair) for pair in pairs]
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
         for worker in workers:
             worker.start()
         barrier.wait()
         started = time.perf_counter()
         for worker in workers:
             worker.join()
-        results.append(2 * COPY_BYTES * threads / (time.perf_counter() - started))
-    return results
+        best = max(best, nbytes * threads / (time.perf_counter() - started))
+    return best
+
+
+class Bandwidth:
+    """Read and copy bandwidth over arrays allocated once (their pages faulted in before timing)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.sources = [np.ones(STREAM_BYTES // 4, dtype=np.float32) for _ in range(threads)]
+        self.targets = [np.ones_like(source) for source in self.sources]
+
+    def read(self, repeats: int = 3) -> float:
+        def one(threads: int) -> float:
+            return _threaded(threads, lambda i: self.sources[i].sum(), STREAM_BYTES, repeats)
+
+        return max(one(1), one(self.threads))
+
+    def copy(self, repeats: int = 3) -> float:
+        """STREAM-style copy: read + write bytes counted."""
+        def one(threads: int) -> float:
+            return _threaded(threads, lambda i: np.copyto(self.targets[i], self.sources[i]), 2 * STREAM_BYTES, repeats)
+
+        return max(one(1), one(self.threads))
 
 
 def bytes_per_step(model_dir: Path, mean_past: float) -> dict[str, float]:
@@ -81,7 +112,7 @@ def bytes_per_step(model_dir: Path, mean_past: float) -> dict[str, float]:
     return {"weights": weights, "embedding_row": embedding, "kv": kv, "total": weights + embedding + kv}
 
 
-def _tensor_bytes(tensor) -> int:
+def _tensor_bytes(tensor: Any) -> int:
     import onnx
 
     for entry in tensor.external_data:
@@ -91,65 +122,97 @@ def _tensor_bytes(tensor) -> int:
     return int(np.prod(tensor.dims)) * item if tensor.dims else item
 
 
-def _kv_type(graph, name: str) -> int:
+def _kv_type(graph: Any, name: str) -> int:
     return next(i.type.tensor_type.elem_type for i in graph.input if i.name == name)
 
 
-def decode_rate(target, request: Request) -> float:
+def decode_rate(target: Any, request: Request) -> float:
     stamps = [e.t_ns for e in target.stream(request) if isinstance(e, TokenEvent)]
     return (len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9)
 
 
-def _spread(values: list[float]) -> str:
+def _spread(values: list[float], digits: int = 2) -> str:
     q1, median, q3 = statistics.quantiles(values, n=4)
     warn = " NOISY (IQR > 10 %)" if (q3 - q1) > 0.10 * median else ""
-    return f"median {median:7.2f}  IQR {q1:7.2f} .. {q3:7.2f}{warn}"
+    return f"median {median:7.{digits}f}  IQR {q1:7.{digits}f} .. {q3:7.{digits}f}{warn}"
+
+
+def load_targets(model_dir: Path, overrides: dict[str, str]) -> dict[str, Any]:
+    """Ours as configured, ours on 4 KiB pages, genai as it loads itself and genai on huge pages."""
+    settings = load_config(None, overrides).provider_settings("cpu")
+    targets: dict[str, Any] = {"ours": Engine.load(model_dir, settings)}
+    if settings.huge_pages and not unavailable_reason():
+        targets["ours 4k"] = Engine.load(model_dir, _replace(settings, huge_pages=False))
+    try:
+        from harness.targets.genai import GenaiTarget
+
+        targets["genai"] = GenaiTarget(model_dir)
+        if not unavailable_reason():
+            targets["genai hp"], _ = load_on_huge_pages(lambda: GenaiTarget(model_dir))
+    except Exception as error:  # genai not installed or refusing the folder: say so, measure ours alone
+        print(f"genai not measured: {error}")
+    return targets
+
+
+def _replace(settings: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(settings, **changes)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="small", help="model folder or preset (default: small)")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="our engine's config overrides, e.g. provider.cpu.intra_op_num_threads=1")
     args = parser.parse_args()
     model_dir = resolve_model(args.model)
-    settings = load_config(None, dict(parse_override(text) for text in args.overrides)).provider_settings("cpu")
-    targets = {"ours": Engine.load(model_dir, settings)}
-    try:
-        from harness.targets.genai import GenaiTarget
-
-        targets["genai"] = GenaiTarget(model_dir)
-    except Exception as error:  # genai not installed or refusing the folder: say so, measure ours alone
-        print(f"genai not measured: {error}")
+    targets = load_targets(model_dir, dict(parse_override(text) for text in args.overrides))
     prompt = tuple([1, 32010] + [(i * 7919) % 30000 + 300 for i in range(args.prompt_tokens - 3)] + [32001])
     request = Request(prompt_ids=prompt, max_new_tokens=args.new_tokens)
+    cores = os.cpu_count() or 1
+    bandwidth = Bandwidth(cores)
     rates: dict[str, list[float]] = {name: [] for name in targets}
-    bandwidth: list[float] = []  # per round: the better of one copying thread and one per core
+    reads: list[float] = []
+    copies: list[float] = []
     for target in targets.values():
         decode_rate(target, request)  # warm-up
-    cores = os.cpu_count() or 1
+    load_before = os.getloadavg()
     for round_index in range(args.rounds):
-        bandwidth.append(max(copy_bandwidth(1, repeats=2) + copy_bandwidth(cores, repeats=2)))
-        for name in targets if round_index % 2 == 0 else reversed(list(targets)):
+        reads.append(bandwidth.read())
+        copies.append(bandwidth.copy())
+        order = list(targets) if round_index % 2 == 0 else list(reversed(list(targets)))
+        for name in order:
             rates[name].append(decode_rate(targets[name], request))
+    _print(args, model_dir, targets, rates, reads, copies, load_before, cores)
+    return 0
+
+
+def _print(args: argparse.Namespace, model_dir: Path, targets: dict[str, Any], rates: dict[str, list[float]],
+           reads: list[float], copies: list[float], load_before: tuple[float, ...], cores: int) -> None:
     step = bytes_per_step(model_dir, args.prompt_tokens + args.new_tokens / 2)
+    loads = " ".join(f"{x:.2f}" for x in load_before) + " -> " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"model {model_dir.name}; prompt {args.prompt_tokens}, {args.new_tokens} new tokens, {args.rounds} rounds;"
-          f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"  streaming copy (best of 1 and {cores} threads, per round): {_spread([b / 1e9 for b in bandwidth])} GB/s")
+          f" load average {loads}")
+    print(f"  read bandwidth (best of 1 and {cores} threads):  {_spread([b / 1e9 for b in reads])} GB/s")
+    print(f"  copy bandwidth, read + write (reference only): {_spread([b / 1e9 for b in copies])} GB/s")
     print(f"  bytes per decode step: {step['total'] / 1e6:.1f} MB (weights {step['weights'] / 1e6:.1f},"
           f" embedding row {step['embedding_row'] / 1e3:.1f} kB, KV {step['kv'] / 1e6:.2f} MB)")
-    print(f"  roofline (median bandwidth / bytes per step): {statistics.median(bandwidth) / step['total']:.1f} tok/s")
+    print(f"  roofline (median read bandwidth / bytes per step): {statistics.median(reads) / step['total']:.1f} tok/s")
     for name, values in rates.items():
-        shares = [100 * rate * step["total"] / bw for rate, bw in zip(values, bandwidth)]
-        print(f"  {name:<5} decode tok/s {_spread(values)}")
-        print(f"  {'':<5} roofline %   {_spread(shares)}  (same-round bandwidth; goal >= 60)")
-    if "genai" in rates:
-        ratios = [a / b for a, b in zip(rates["ours"], rates["genai"])]
-        print(f"  ours / genai  {_spread(ratios)}  (per round; goal >= 1.0)")
-    return 0
+        shares = [100 * rate * step["total"] / bw for rate, bw in zip(values, reads)]
+        print(f"  {name:<8} decode tok/s {_spread(values)}")
+        print(f"  {'':<8} roofline %   {_spread(shares)}  (same-round read bandwidth; goal >= 60)")
+    for ours, theirs in (("ours", "genai"), ("ours", "genai hp"), ("ours 4k", "genai")):
+        if ours in rates and theirs in rates:
+            ratios = [a / b for a, b in zip(rates[ours], rates[theirs])]
+            print(f"  {ours} / {theirs:<9} {_spread(ratios, 3)}  (per round; goal >= 1.0)")
+    if "ours 4k" in rates:
+        ratios = [a / b for a, b in zip(rates["ours"], rates["ours 4k"])]
+        print(f"  huge pages / 4k  {_spread(ratios, 3)}  (ours, per round)")
 
 
 if __name__ == "__main__":

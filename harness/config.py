@@ -51,6 +51,7 @@ class ProviderConfig:
     inter_op_num_threads: int | None = None  # used only with execution_mode = "parallel"
     allow_spinning: bool = ProviderSettings.allow_spinning  # idle pool threads spin (ORT's default: true)
     execution_mode: str = ProviderSettings.execution_mode  # sequential | parallel
+    huge_pages: bool = ProviderSettings.huge_pages  # cpu on Linux: weights on 2 MiB pages (providers/huge_pages.py)
     strict: bool = False  # refuse CPU fallback for any node (session.disable_cpu_ep_fallback)
     options: dict[str, Any] = field(default_factory=dict)  # ONNX Runtime provider options, passed as is
 
@@ -121,7 +122,9 @@ SECTIONS: dict[str, type] = {
     "matrix": Matrix, "fallback": Fallback, "thresholds": Thresholds, "slo": Slo, "telemetry": Telemetry, "http": Http,
     "gate": Gate,
 }
-PROVIDER_KEYS = ("threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "strict")
+PROVIDER_KEYS = (
+    "threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "huge_pages", "strict",
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class Config:
             inter_op_threads=entry.inter_op_num_threads,
             allow_spinning=entry.allow_spinning,
             execution_mode=entry.execution_mode,
+            huge_pages=entry.huge_pages,
             strict=entry.strict,
         )
 

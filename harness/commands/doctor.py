@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from harness.providers.spec import DEFAULT_CHAIN
+from harness.units import number
 
 HELP = (
     "Check OS, Python, ONNX Runtime packages and providers (a real session on the model decides), "
@@ -96,6 +97,8 @@ def render(report: dict[str, Any]) -> list[str]:
         if probe.get("threading"):
             # under the probe at a small indent: the whole setting fits one 100-column line
             lines.append(_wrapped(f"threads: {threading_text(probe['threading'])}", " " * 8, hang="  "))
+        if probe.get("huge_pages", {}).get("requested"):
+            lines.append(_wrapped(f"memory: {huge_pages_text(probe['huge_pages'])}", " " * 8, hang="  "))
         lines += [_wrapped(f"how: {note}", "        ") for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]
@@ -122,6 +125,13 @@ def render(report: dict[str, Any]) -> list[str]:
     verdict = "OK" if report["ok"] else "NOT USABLE"
     lines += ["", _wrapped(f"Result        {verdict}: {report['reason']}", "", hang=" " * 14)]
     return lines
+
+
+def huge_pages_text(pages: dict[str, Any]) -> str:
+    """``12.6 MB (weights and heap) put on 2 MiB pages at load``, or why not."""
+    if not pages["advised_bytes"]:
+        return f"4 KiB pages: {pages['note']}"
+    return f"{number(pages['collapsed_bytes'] / 1e6)} MB (weights and heap) put on 2 MiB pages at load"
 
 
 def threading_text(threading: dict[str, Any]) -> str:

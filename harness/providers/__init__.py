@@ -3,7 +3,8 @@
 Rooms: spec.py (the ProviderSpec records) + rules.py (their version- and platform-dependent
 rules), runtime.py (the installed ONNX Runtime), session.py (sessions), probe.py (is it usable?),
 choice.py (named provider / auto), proof.py (reading ORT profiles), devices.py (get_ep_devices),
-platform.py (machine and Python), inventory.py (installed packages), doctor.py (the diagnosis).
+platform.py (machine and Python), inventory.py (installed packages), doctor.py (the diagnosis),
+huge_pages.py (host weights on 2 MiB pages, Linux).
 See docs/ARCHITECTURE.md. The names below are the ones the rest of the harness uses.
 """
 
@@ -13,6 +14,7 @@ from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxrun
 from harness.providers.session import (
     ProviderSettings,
     create_session,
+    huge_pages_in_effect,
     placement_for,
     session_options,
     threading_in_effect,
@@ -33,6 +35,6 @@ from harness.providers.spec import (
 __all__ = [
     "AUTO", "DEFAULT_CHAIN", "EXECUTION_PROVIDERS", "SPECS", "Choice", "OrtRuntime", "Placement", "ProbeResult",
     "ProviderSettings", "ProviderSpec", "check_chain", "choose_provider", "create_session", "detect_runtime",
-    "execution_provider_name", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "probe",
+    "execution_provider_name", "huge_pages_in_effect", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "probe",
     "require_usable", "session_options", "short_name", "spec_for", "threading_in_effect",
 ]

@@ -22,6 +22,7 @@ from harness.providers.session import (
     not_installed_reason,
     open_session,
     session_error,
+    huge_pages_in_effect,
     threading_in_effect,
 )
 from harness.providers.spec import short_name
@@ -42,6 +43,7 @@ class ProbeResult:
     notes: tuple[str, ...] = ()  # how the provider was attached on this ORT version (spec rules)
     unverified: tuple[str, ...] = ()  # what about that attachment no hardware here has confirmed
     threading: dict[str, Any] = dataclasses.field(default_factory=dict)  # threading_in_effect() of the probe session
+    huge_pages: dict[str, Any] = dataclasses.field(default_factory=dict)  # huge_pages_in_effect() of the probe session
 
     @property
     def usable(self) -> bool:
@@ -61,6 +63,7 @@ class ProbeResult:
         for key in ("session_providers", "notes", "unverified"):
             values[key] = tuple(values.get(key) or ())
         values["threading"] = dict(values.get("threading") or {})
+        values["huge_pages"] = dict(values.get("huge_pages") or {})
         return cls(**values)
 
 
@@ -117,7 +120,7 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
     others = [name for name in got if name != ep]
     reason = f"session created on {ep}" + (f" (then {', '.join(others)} for what it cannot run)" if others else "")
     return ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds, **found,
-                       threading=threading_in_effect(session))
+                       threading=threading_in_effect(session), huge_pages=huge_pages_in_effect(session))
 
 
 def _try_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntime,

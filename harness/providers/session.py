@@ -13,12 +13,14 @@ Facts this module is built on (ONNX Runtime 1.20-1.3x):
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.providers.capture import one_line
+from harness.providers.huge_pages import HugePageResult, load_on_huge_pages
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
 from harness.providers.spec import Attachment, Placement, ProviderSpec, short_name, spec_for
 
@@ -36,6 +38,8 @@ class ProviderSettings:
     # processes ran (benchmarks/engine_vs_genai.py); off unless asked for.
     allow_spinning: bool = False
     execution_mode: str = "sequential"  # or "parallel" (ORT_PARALLEL: independent nodes at once)
+    # CPU provider on Linux: the weights ORT copies at load go onto 2 MiB pages (providers/huge_pages.py).
+    huge_pages: bool = True
     strict: bool = False  # session.disable_cpu_ep_fallback=1: any CPU-placed node is an error
     profile_prefix: Path | None = None  # enable ORT profiling, files start with this path
 
@@ -112,6 +116,16 @@ def threading_in_effect(session: Any) -> dict[str, Any]:
     }
 
 
+def huge_pages_in_effect(session: Any) -> dict[str, Any]:
+    """What the huge-page advice did for this session's weights (providers/huge_pages.py)."""
+    result = _HUGE_PAGES.get(session) or HugePageResult(False, note="not requested")
+    return result.as_dict()
+
+
+# Per session, the huge-page result of its load; weak keys, so a closed session takes its entry along.
+_HUGE_PAGES: "weakref.WeakKeyDictionary[Any, HugePageResult]" = weakref.WeakKeyDictionary()
+
+
 def _config_entry(options: Any, key: str, default: str) -> str:
     try:
         return options.get_session_config_entry(key)
@@ -145,13 +159,24 @@ def not_installed_reason(settings: ProviderSettings, runtime: OrtRuntime, attach
 
 
 def open_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntime, attachment: Attachment) -> Any:
-    """A session, or ORT's own exception (HarnessError for what the harness refuses first)."""
+    """A session, or ORT's own exception (HarnessError for what the harness refuses first).
+
+    On the CPU provider the weights ORT copied while loading are advised onto huge pages
+    (``settings.huge_pages``; huge_pages_in_effect() tells what that did). Other providers keep
+    their weights in device memory, where the advice means nothing.
+    """
     options = session_options(settings, runtime)
     session_class = _session_class(runtime)
     if attachment.mode == "plugin":
         options.add_provider_for_devices(plugin_devices(settings.spec, runtime, attachment), dict(attachment.options))
         return session_class(str(onnx_path), options, enable_fallback=0)
-    return session_class(str(onnx_path), options, providers=provider_list(settings, attachment), enable_fallback=0)
+    providers = provider_list(settings, attachment)
+    session, pages = load_on_huge_pages(
+        lambda: session_class(str(onnx_path), options, providers=providers, enable_fallback=0),
+        requested=settings.huge_pages and not settings.spec.accelerator,
+    )
+    _HUGE_PAGES[session] = pages
+    return session
 
 
 def plugin_devices(spec: ProviderSpec, runtime: OrtRuntime, attachment: Attachment) -> list[Any]:
