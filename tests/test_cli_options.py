@@ -55,3 +55,21 @@ def test_contradictory_generate_options_are_one_line_errors(argv: list[str], nam
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0] and "--temperature" in err[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "runs/a", "--baseline", "runs/b", "--fail-on-regression", "10"],
+    ["--debug", "generate", "hi", "--max-new-tokens", "3"],
+    ["doctor", "--json", "--debug"],
+])
+def test_a_command_line_parses_the_same_with_only_its_commands_parser(argv: list[str]) -> None:
+    alone = build_parser(argv)
+    action = next(a for a in alone._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(action.choices) == [next(word for word in argv if not word.startswith("-"))]
+    assert vars(alone.parse_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--help", "report"], ["nonsense", "--help"]])
+def test_top_level_help_and_an_unknown_command_see_every_command(argv: list[str]) -> None:
+    action = next(a for a in build_parser(argv)._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(action.choices) == 6 and "report" in action.choices
