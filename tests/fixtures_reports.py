@@ -46,13 +46,14 @@ class Rendered:
         return self.index.parent
 
 
-_RENDERED: dict[str, Rendered] = {}
+_RENDERED: dict[tuple[Path, str], Rendered] = {}
 
 
 def _once(name: str, factory: pytest.TempPathFactory, render: Callable[[Path], Rendered]) -> Rendered:
-    if name not in _RENDERED:
-        _RENDERED[name] = render(factory.mktemp(name))
-    return _RENDERED[name]
+    key = (factory.getbasetemp(), name)  # per session: a second session in this process renders anew
+    if key not in _RENDERED:
+        _RENDERED[key] = render(factory.mktemp(name))
+    return _RENDERED[key]
 
 
 def hashes(folder: Path) -> dict[str, str]:
