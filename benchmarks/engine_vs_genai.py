@@ -15,7 +15,7 @@ the per-round ratios), and a warning for every figure whose IQR exceeds 10 % of 
 
 Goal in both states: decode >= 1.2x genai, TTFT <= 0.7x genai, CPU per request <= genai's.
 
-    python benchmarks/engine_vs_genai.py [--rounds 15] [--precision fp32 int4]
+    python benchmarks/engine_vs_genai.py [--rounds 15] [--precision fp32 int4 | --model small]
         [--variant NAME=KEY=VALUE,KEY=VALUE ...]   # our engine with other settings, e.g.
         --variant spin=provider.cpu.allow_spinning=true --variant one=provider.cpu.intra_op_num_threads=1
 """
@@ -46,10 +46,10 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _load_target(kind: str, precision: str, overrides: dict[str, str]) -> Any:
-    from harness.model.default_model import default_model_dir
+def _load_target(kind: str, precision: str, overrides: dict[str, str], model: str | None) -> Any:
+    from harness.model.default_model import default_model_dir, resolve_model
 
-    model_dir = default_model_dir(precision=precision, layout="cpu")
+    model_dir = resolve_model(model) if model else default_model_dir(precision=precision, layout="cpu")
     if kind == "genai":
         from harness.targets.genai import GenaiTarget
 
@@ -60,12 +60,13 @@ def _load_target(kind: str, precision: str, overrides: dict[str, str]) -> Any:
     return Engine.load(model_dir, load_config(None, overrides).provider_settings("cpu"))
 
 
-def worker(kind: str, precision: str, prompt_tokens: int, new_tokens: int, overrides: dict[str, str]) -> int:
+def worker(kind: str, precision: str, prompt_tokens: int, new_tokens: int, overrides: dict[str, str],
+           model: str | None = None) -> int:
     """Serve "run" lines on stdin with one JSON line each; "end" reports the last request's CPU."""
     from harness.measure.metrics import measure_request
     from harness.targets.base import Request
 
-    target = _load_target(kind, precision, overrides)
+    target = _load_target(kind, precision, overrides, model)
     body = [(i * 7919) % 30000 + 300 for i in range(prompt_tokens - 3)]
     request = Request(prompt_ids=tuple([1, 32010, *body, 32001]), max_new_tokens=new_tokens)
     previous_start = None
@@ -93,7 +94,7 @@ class Worker:
     def __init__(self, name: str, kind: str, args: argparse.Namespace, overrides: str) -> None:
         command = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--precision", args.precision[0],
                    "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
-                   "--overrides", overrides]
+                   "--overrides", overrides] + (["--model", args.model] if args.model else [])
         self.name = name
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.samples: list[dict[str, Any]] = []  # one per request: ttft_s, decode_tok_s, cpu_s, state
@@ -242,15 +243,16 @@ def main() -> int:
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--precision", nargs="+", default=["fp32", "int4"])
+    parser.add_argument("--model", help="a model folder or preset (e.g. small) instead of the tiny model per precision")
     parser.add_argument("--variant", type=_variant, action="append", help="NAME=KEY=VALUE,...: our engine with config overrides")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         overrides = dict(item.split("=", 1) for item in args.overrides.split(",") if item)
-        return worker(args.worker, args.precision[0], args.prompt_tokens, args.new_tokens, overrides)
+        return worker(args.worker, args.precision[0], args.prompt_tokens, args.new_tokens, overrides, args.model)
     started = os.getloadavg()
-    for precision in list(args.precision):
+    for precision in [args.model] if args.model else list(args.precision):  # a model: its own precision
         bench(args, precision)
     ended = os.getloadavg()
     print(f"\nload average at start {' '.join(f'{x:.2f}' for x in started)},"

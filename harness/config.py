@@ -50,6 +50,8 @@ class ProviderConfig:
     intra_op_num_threads: int | None = None  # None = ORT's default (one per physical core)
     inter_op_num_threads: int | None = None  # used only with execution_mode = "parallel"
     allow_spinning: bool = ProviderSettings.allow_spinning  # idle pool threads spin (ORT's default: true)
+    force_spinning_stop: bool = ProviderSettings.force_spinning_stop  # spin only while a Run is in progress
+    dynamic_block_base: int = ProviderSettings.dynamic_block_base  # >0: ORT splits parallel loops in shrinking blocks
     execution_mode: str = ProviderSettings.execution_mode  # sequential | parallel
     huge_pages: bool = ProviderSettings.huge_pages  # cpu on Linux: weights on 2 MiB pages (providers/huge_pages.py)
     strict: bool = False  # refuse CPU fallback for any node (session.disable_cpu_ep_fallback)
@@ -123,7 +125,8 @@ SECTIONS: dict[str, type] = {
     "gate": Gate,
 }
 PROVIDER_KEYS = (
-    "threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "execution_mode", "huge_pages", "strict",
+    "threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "force_spinning_stop",
+    "dynamic_block_base", "execution_mode", "huge_pages", "strict",
 )
 
 
@@ -150,6 +153,8 @@ class Config:
             intra_op_threads=entry.intra_op_num_threads if entry.intra_op_num_threads is not None else entry.threads,
             inter_op_threads=entry.inter_op_num_threads,
             allow_spinning=entry.allow_spinning,
+            force_spinning_stop=entry.force_spinning_stop,
+            dynamic_block_base=entry.dynamic_block_base,
             execution_mode=entry.execution_mode,
             huge_pages=entry.huge_pages,
             strict=entry.strict,
@@ -377,6 +382,12 @@ def _validate(config: Config, origin: dict[str, str]) -> None:
             value = getattr(entry, key)
             if value is not None and value < 1:
                 fail(f"provider.{name}.{key}", f"must be >= 1, got {value}", "remove it for ORT's default")
+        if entry.dynamic_block_base < 0:
+            fail(f"provider.{name}.dynamic_block_base", f"must be >= 0, got {entry.dynamic_block_base}",
+                 "use 0 for ORT's fixed blocks, or e.g. 4")
+        if entry.force_spinning_stop and not entry.allow_spinning:
+            fail(f"provider.{name}.force_spinning_stop", "only matters with allow_spinning = true",
+                 "set allow_spinning = true too, or remove it")
         if entry.options.get("device_id", 0) < 0:
             fail(f"provider.{name}.device_id", f"must be >= 0, got {entry.options['device_id']}", "use 0 for the first")
     for f in fields(Thresholds):

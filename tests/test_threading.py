@@ -30,6 +30,17 @@ def test_threading_keys_in_the_config_reach_the_session_options(tmp_path: Path) 
     assert str(options.execution_mode).endswith("ORT_PARALLEL")
 
 
+def test_spinning_stop_and_dynamic_blocks_reach_the_session_and_are_read_back(tmp_path: Path, tiny_model_dir: Path) -> None:
+    config = load_config(_write(tmp_path, "[provider.cpu]\nallow_spinning = true\nforce_spinning_stop = true\n"
+                                          "dynamic_block_base = 4\n"))
+    options = session_options(config.provider_settings("cpu"))
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert options.get_session_config_entry("session.dynamic_block_base") == "4"
+    session = create_session(tiny_model_dir / "model.onnx", config.provider_settings("cpu"))
+    read_back = threading_in_effect(session)
+    assert (read_back["force_spinning_stop"], read_back["dynamic_block_base"]) == (True, 4)
+
+
 def test_spinning_is_off_unless_asked_for() -> None:
     options = session_options(load_config().provider_settings("cpu"))
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
@@ -47,6 +58,8 @@ def test_threads_is_short_for_intra_op_num_threads_and_the_long_key_wins(tmp_pat
     ("execution_mode = \"fast\"", "provider.cpu.execution_mode"),
     ("inter_op_num_threads = 0", "provider.cpu.inter_op_num_threads"),
     ("allow_spinning = \"maybe\"", "provider.cpu.allow_spinning"),
+    ("dynamic_block_base = -1", "provider.cpu.dynamic_block_base"),
+    ("force_spinning_stop = true", "provider.cpu.force_spinning_stop"),  # without allow_spinning it means nothing
 ])
 def test_bad_threading_values_are_refused_naming_the_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(HarnessError, match=key.replace(".", r"\.")):
@@ -58,7 +71,7 @@ def test_threading_in_effect_is_read_back_from_the_session(tiny_model_dir: Path)
     configured = create_session(onnx_path, ProviderSettings(intra_op_threads=1, allow_spinning=True))
     assert threading_in_effect(configured) == {
         "intra_op_num_threads": 1, "inter_op_num_threads": 0, "intra_op_threads_source": "configured",
-        "allow_spinning": True, "execution_mode": "sequential",
+        "allow_spinning": True, "force_spinning_stop": False, "dynamic_block_base": 0, "execution_mode": "sequential",
     }
     default = threading_in_effect(create_session(onnx_path, ProviderSettings()))
     assert default["intra_op_num_threads"] == (psutil.cpu_count(logical=False) or 1)

@@ -37,6 +37,12 @@ class ProviderSettings:
     # Spinning idle pool threads cost ~2x CPU per request and lost half the decode speed when other
     # processes ran (benchmarks/engine_vs_genai.py); off unless asked for.
     allow_spinning: bool = False
+    # With spinning: idle threads stop spinning as soon as the last Run returns (ORT's
+    # session.force_spinning_stop), so they spin between a Run's operators but not between requests.
+    force_spinning_stop: bool = False
+    # ORT's session.dynamic_block_base: >0 splits each parallel loop into blocks that shrink as it
+    # progresses, so a thread descheduled by another process holds up less of it. 0: ORT's default.
+    dynamic_block_base: int = 0
     execution_mode: str = "sequential"  # or "parallel" (ORT_PARALLEL: independent nodes at once)
     # CPU provider on Linux: the weights ORT copies at load go onto 2 MiB pages (providers/huge_pages.py).
     huge_pages: bool = True
@@ -82,6 +88,10 @@ def session_options(settings: ProviderSettings, runtime: OrtRuntime | None = Non
     spinning = "1" if settings.allow_spinning else "0"
     options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
     options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+    if settings.force_spinning_stop:
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+    if settings.dynamic_block_base:
+        options.add_session_config_entry("session.dynamic_block_base", str(settings.dynamic_block_base))
     # DirectML does not support memory patterns or parallel execution.
     parallel = settings.execution_mode == "parallel" and not settings.spec.sequential_no_mem_pattern
     options.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
@@ -112,6 +122,8 @@ def threading_in_effect(session: Any) -> dict[str, Any]:
         "inter_op_num_threads": inter,
         "intra_op_threads_source": "configured" if options.intra_op_num_threads else "default: one per physical core",
         "allow_spinning": _config_entry(options, "session.intra_op.allow_spinning", "1") == "1",
+        "force_spinning_stop": _config_entry(options, "session.force_spinning_stop", "0") == "1",
+        "dynamic_block_base": int(_config_entry(options, "session.dynamic_block_base", "0")),
         "execution_mode": "parallel" if parallel else "sequential",
     }
 
