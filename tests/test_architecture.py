@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("harness", "harness.errors", "harness.stats", "harness.cache", "harness.units"),
     ("harness.model",),
     ("harness.providers",),
-    ("harness.config", "harness.config_values"),
+    ("harness.config", "harness.config_checks", "harness.config_values"),
     ("harness.targets",),
     ("harness.measure",),
     ("harness.judge",),
