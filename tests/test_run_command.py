@@ -16,6 +16,7 @@ from cli_run import SMALL_MATRIX, run_cli
 
 from harness.judge.table import CHECKS
 from harness.measure.results import load_checklist, load_records
+from harness.suite.runner import child_environment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,7 +155,7 @@ def test_an_interrupted_run_leaves_readable_results(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "--results-dir", str(out),
          "--set", "matrix.repetitions=100000", "-k", "latency"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=child_environment(),
     )
     results = out / "results.jsonl"
     deadline = time.monotonic() + 120
@@ -190,7 +191,7 @@ def test_plain_pytest_on_a_model_that_does_not_load_fails_model_loads(tiny_model
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "--model", str(broken),
          "--provider", "cpu", "--results-dir", str(out), "--no-report"],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
+        capture_output=True, text=True, timeout=240, cwd=REPO, env=child_environment(),
     )
     assert result.returncode == 1
     verdicts = {v.check: v for v in load_checklist(out)}

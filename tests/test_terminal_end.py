@@ -97,6 +97,19 @@ def test_relay_drops_pytest_progress_characters_and_holds_back_the_stats_line() 
     assert outcome.stats == "21 passed, 75 skipped in 13.49s" and outcome.status == 0
 
 
+def test_the_suites_child_is_no_part_of_the_callers_pytest_session(monkeypatch) -> None:
+    # `run` started inside a pytest-xdist worker: PYTEST_XDIST_WORKER made pytest-benchmark in the child
+    # switch itself off (one round per latency case, so the latency items went inconclusive)
+    for name, value in {"PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_TESTRUNUID": "abc", "PYTEST_XDIST_WORKER_COUNT": "2",
+                        "PYTEST_CURRENT_TEST": "tests/t.py::t (call)", "PYTEST_ADDOPTS": "-x"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PHI3_HARNESS_CACHE", "/kept")  # everything else is inherited
+    script = "import os; print(sorted(k for k in os.environ if k.startswith('PYTEST'))); print(os.environ['PHI3_HARNESS_CACHE'])"
+    out = io.StringIO()
+    run_suites([sys.executable, "-c", script], out=out)
+    assert out.getvalue() == "[]\n/kept\n"
+
+
 def test_judge_reasons_never_use_scientific_notation() -> None:
     from harness.judge.verdicts import fmt
 

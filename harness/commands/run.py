@@ -71,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else new_run_dir()
     from harness.report.terminal import COLOUR_ENV, UNDER_RUN_ENV, use_colour
 
-    env = {COLOUR_ENV: "1" if not args.json and use_colour(sys.stdout) else "0", UNDER_RUN_ENV: "1"}
+    env = {COLOUR_ENV: "1" if not args.json and use_colour(sys.stdout) else "0", UNDER_RUN_ENV: "1",
+           # the suites need pytest-benchmark alone (loaded with -p below); other installed plugins cost
+           # start-up and can change how they run (pytest-xdist's -n, a plugin's own options)
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     with claim_run_folder(run_dir, args.overwrite):  # held until the report is written: one run per folder
         # the suites print the summary and checklist and write the report; with --json all that goes to stderr
         outcome = run_suites(_pytest_command(args, run_dir), out=sys.stderr if args.json else sys.stdout,
@@ -186,7 +189,8 @@ def _check_named_providers(args: argparse.Namespace, config: Config) -> None:
 def _pytest_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
     command = [
         # -q: one character per test (the relay drops those lines); skip reasons are in the checklist table
-        sys.executable, "-m", "pytest", str(SUITES_DIR), "-p", "no:cacheprovider", "--no-header",
+        sys.executable, "-m", "pytest", str(SUITES_DIR), "-p", "pytest_benchmark.plugin", "-p", "no:cacheprovider",
+        "--no-header",
         "--rootdir", str(SUITES_DIR.parent), "-q", "--tb=short", "-rfE", "--benchmark-quiet",
         "--config", args.config, "--results-dir", str(run_dir),
         "--benchmark-json", str(run_dir / "benchmark.json"), "--benchmark-columns=min,median,max,rounds",

@@ -29,6 +29,12 @@ _PYTEST_DOTS = re.compile(r"^[.sFExX]+\s*(\[\s*\d+%\])?$")
 _PYTEST_STATS = re.compile(r"^=*\s*(\d+ \w+(, )?)+.* in [\d.]+s( \([\d:]+\))?\s*=*$")
 CHILD_PREFIX = "phi3-harness: "  # how the suites mark a line meant for the user's stderr
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name))
+# What a running pytest (and pytest-xdist) sets for its own tests. The suites' pytest is a session of its
+# own: inherited, PYTEST_XDIST_WORKER makes pytest-benchmark switch itself off (one round per latency
+# case, so the latency items went inconclusive) and PYTEST_ADDOPTS adds options meant for the caller's
+# tests (pytest options for the suites go after `run --`).
+_PARENT_PYTEST_VARS = ("PYTEST_CURRENT_TEST", "PYTEST_VERSION", "PYTEST_ADDOPTS")
+_PARENT_PYTEST_PREFIX = "PYTEST_XDIST_"
 
 
 @dataclass
@@ -50,7 +56,7 @@ def run_suites(command: Sequence[str], prefix: str = "phi3-harness run: ", out: 
     outcome = SuiteOutcome(status=0)
     progress = progress and os.name != "nt"  # the progress pipe is passed by fd number (POSIX only)
     read_fd, write_fd = os.pipe() if progress else (None, None)
-    child_env = {**os.environ, **(env or {}), PROGRESS_ENV: str(write_fd) if progress else ""}
+    child_env = {**child_environment(env), PROGRESS_ENV: str(write_fd) if progress else ""}
     process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env,
                                pass_fds=(write_fd,) if progress else (), **_isolation())
     sink = _Sink(out or sys.stdout, ProgressLine(sys.stderr) if progress else None)
@@ -74,6 +80,13 @@ def run_suites(command: Sequence[str], prefix: str = "phi3-harness run: ", out: 
             relay.join(timeout=5)
         sink.close()
     return outcome
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a pytest child, without any pytest session it runs inside of."""
+    inherited = {name: value for name, value in os.environ.items()
+                 if name not in _PARENT_PYTEST_VARS and not name.startswith(_PARENT_PYTEST_PREFIX)}
+    return {**inherited, **(extra or {})}
 
 
 def _handler(process: subprocess.Popen, outcome: SuiteOutcome):  # noqa: ANN202 - a signal handler
