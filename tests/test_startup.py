@@ -1,4 +1,4 @@
-"""`generate` starts without the heavy libraries it does not use (a fresh interpreter is the point here)."""
+"""`generate` and `run` start without the heavy libraries they do not use (a fresh interpreter is the point here)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,12 @@ def test_generate_imports_no_pandas_matplotlib_or_onnx(tiny_model_dir: Path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"code": 0, "loaded": []}
+
+
+def test_what_run_and_the_suites_print_with_loads_no_matplotlib() -> None:
+    # `run` (before and after the suites) and the suites' end print through these; only a page needs matplotlib
+    script = ("import sys, harness.report, harness.report.terminal, harness.report.checklist_text, "
+              "harness.report.checklist_table, harness.report.run_end; print('matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -10,23 +10,35 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
 from harness.errors import HarnessError
 from harness.measure.run_folder import atomic_write
-from harness.report.compare import GateSettings, comparison_plot, render_compare_page
 from harness.report.gate import MIN_CHANGE_S, RunComparison, compare_runs
 from harness.report.overview import goodput_table, run_files, slo_limits
 from harness.report.sweep import sweep_table
-from harness.report.html import render_run_page
-from harness.report.plots import render_plots
 from harness.report.runs import RUN_FILES, RunData, load_run
 from harness.report.tables import RunTables, build_tables
 from harness.stats import MIN_SAMPLES
 
+if TYPE_CHECKING:
+    from harness.report.compare import GateSettings
+
 __all__ = ["GateSettings", "RunComparison", "build_comparison", "build_report", "build_run_report"]
+
+# The page and plot modules (html, plots, compare) load matplotlib: imported where a page is drawn, so
+# what only prints (harness.report.terminal, checklist_text: `run` and the suites' end) starts ~0.4 s sooner.
+
+
+def __getattr__(name: str) -> type:
+    if name == "GateSettings":  # PEP 562: it lives with the comparison page
+        from harness.report.compare import GateSettings
+
+        return GateSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_LIMIT_PCT = 10.0  # the verdicts' limit on comparison pages when no gate limit is given
 
@@ -51,6 +63,9 @@ def build_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> 
 
 
 def _write_run_report(run: RunData, tables: RunTables, out: Path) -> Path:
+    from harness.report.html import render_run_page
+    from harness.report.plots import render_plots
+
     out.mkdir(parents=True, exist_ok=True)
     csv_names = _write_csvs(tables, out)
     goodput = goodput_table(run.records, slo_limits(run.environment))
@@ -97,6 +112,8 @@ def build_comparison(
     comparison in which no metric could be tested. Writes index.html, comparison.csv, the ratio
     plot(s) and each run's own page under ``<out>/runs/<n>-<run-id>/``.
     """
+    from harness.report.compare import comparison_plot, render_compare_page
+
     if len(run_dirs) < 2:
         raise HarnessError("a comparison needs two results folders or more: pass them, or one with --baseline")
     limit = DEFAULT_LIMIT_PCT if limit_pct is None else limit_pct
