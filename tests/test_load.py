@@ -103,10 +103,11 @@ def test_open_loop_arrivals_do_not_wait_for_completions() -> None:
     assert len(result.records) == 10 and all(r.ok for r in result.records)
     assert target.in_flight_peak >= 3
     assert all(r.concurrency == 0 and r.arrival_rate == 50.0 for r in result.records)
-    submits = sorted(r.submit_ns for r in result.records)
     offsets = poisson_arrivals(50.0, seed=3, count=10)
-    # submissions follow the schedule's order and spacing (lower bound: never early)
-    assert all((s - submits[0]) / 1e9 >= (o - offsets[0]) - 0.005 for s, o in zip(submits, offsets))
+    due_ns = {index: result.schedule_start_ns + round(offset * 1e9) for index, offset in enumerate(offsets)}
+    # No request is submitted before its arrival time on the loop's own schedule (1 ms: timer rounding). The
+    # first submit is no origin: its thread can start late on a busy machine, and then the others looked early.
+    assert all(r.submit_ns >= due_ns[r.request_index] - 1_000_000 for r in result.records)
 
 
 def test_open_loop_says_when_max_in_flight_delays_arrivals() -> None:

@@ -37,6 +37,8 @@ class LoadResult:
     records: list[RequestRecord]  # in completion order
     wall_s: float  # first submit -> last completion
     notes: list[str] = field(default_factory=list)  # e.g. open-loop dispatch lag
+    # open loop: arrival i was due at schedule_start_ns + offset i (perf_counter_ns, the records' clock)
+    schedule_start_ns: int | None = None
 
     @property
     def failed(self) -> list[RequestRecord]:
@@ -222,7 +224,8 @@ def run_open_loop(
                 heapq.heappush(slots, slot)
                 slot_free.notify()
 
-    started = time.perf_counter()
+    started_ns = time.perf_counter_ns()
+    started = started_ns / 1e9  # perf_counter()'s clock, in its unit
     try:
         for index, offset in enumerate(offsets):
             delay = started + offset - time.perf_counter()
@@ -246,7 +249,7 @@ def run_open_loop(
     if max_lag > 0.05:
         notes.append(f"dispatch fell up to {max_lag:.3f} s behind the arrival schedule (max_in_flight={max_in_flight})")
     wall_s = _wall_s(collector.records, started)
-    return LoadResult(collector.records, wall_s, notes + client_load_notes(collector.records, wall_s))
+    return LoadResult(collector.records, wall_s, notes + client_load_notes(collector.records, wall_s), started_ns)
 
 
 # Share of one core above which the measuring client itself may delay what it measures (Python
