@@ -119,6 +119,16 @@ def test_a_kv_input_of_another_dtype_is_named_at_load(capsys, tmp_path: Path, ti
     assert code == 2 and "cannot create an ONNX Runtime session" in err
 
 
+def test_a_truncated_graph_is_named_before_anything_runs(capsys, tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    graph = folder / "model.onnx"
+    graph.write_bytes(graph.read_bytes()[:-100])
+    code, err = _cli(capsys, "run", "--model", str(folder), "--out", str(tmp_path / "r"))
+    assert code == 2 and f"{graph} is not a readable ONNX model" in err and "re-copy it" in err
+    assert not (tmp_path / "r").exists()
+
+
 # --- files and folders ------------------------------------------------------------------------
 
 
