@@ -6,6 +6,8 @@ real process, signals, imports at start-up) start one, the others call ``main`` 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 
 from harness import cli
@@ -24,6 +26,15 @@ def run_cli(capture, *argv: str) -> Result:
     code = cli.main(list(argv))
     captured = capture.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+def run_cli_captured(*argv: str) -> Result:
+    """``run_cli`` for a fixture shared by several tests (no capsys there): Python-level capture is
+    enough, since `run` relays its child's output through print (the child writes to pipes)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 # The least a `run` needs to measure every item on cpu (each item's minimum samples,
