@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_run import run_cli_captured
 from http_calibration import scripted_server
 
 from harness.cli import main
 from harness.judge.table import CHECKS
 from harness.measure.results import load_checklist, load_environment, load_records
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "run", *args], capture_output=True, text=True,
-                          timeout=180, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +18,9 @@ def endpoint_run(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("run") / "http"
     # 16 tokens a request: long enough token spans that concurrent requests are seen generating together
     with scripted_server("--first-ms", "3", "--gap-ms", "1") as server:
-        result = _run("--target-url", server.url, "--out", str(out), "--no-report",
-                      "--set", "matrix.requests_per_level=4", "--set", "matrix.repetitions=8",
-                      "--set", "matrix.max_new_tokens=16", "--set", "matrix.prompt_lengths=16")
+        result = run_cli_captured("run", "--target-url", server.url, "--out", str(out), "--no-report",
+                                  "--set", "matrix.requests_per_level=4", "--set", "matrix.repetitions=8",
+                                  "--set", "matrix.max_new_tokens=16", "--set", "matrix.prompt_lengths=16")
         yield result, out, server
 
 
@@ -59,10 +50,13 @@ def test_records_are_http_records_of_the_endpoint(endpoint_run) -> None:
     assert described["server_pid"] == server.process.pid and described["health_convention"] == "/health"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:  # free a moment ago, nothing listens now
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture()
+def refused_port():
+    """A port nothing listens on: bound, never listening, held for the test (a port freed at once could be
+    handed to a server another test starts meanwhile)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -70,7 +64,7 @@ def _free_port() -> int:
     (["--target-url", "http://127.0.0.1:1", "--provider", "cpu"], "do not go together"),
     (["--target-url", "http://127.0.0.1:{port}"], "nothing answers at"),
 ])
-def test_bad_target_url_input_is_one_line_and_exit_2(args: list[str], message: str, capsys) -> None:
-    code = main(["run", *(a.format(port=_free_port()) for a in args)])
+def test_bad_target_url_input_is_one_line_and_exit_2(args: list[str], message: str, capsys, refused_port) -> None:
+    code = main(["run", *(a.format(port=refused_port) for a in args)])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
