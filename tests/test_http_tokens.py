@@ -57,3 +57,12 @@ def test_chunks_sharing_a_stamp_with_the_next_content_chunk_are_flagged() -> Non
 
     chunks = [Chunk(10, "a"), Chunk(20, "b"), Chunk(20, "c"), Chunk(30, "d")]
     assert merged_with_next(chunks) == [1]
+
+
+def test_the_last_content_chunk_sharing_a_stamp_with_the_finish_chunk_is_flagged() -> None:
+    from harness.targets.http_tokens import content_chunks, merged_with_next
+
+    finish_apart = [Chunk(5, "", role=True), Chunk(10, "a"), Chunk(20, "b"), Chunk(25, ""), Chunk(25, "", {"x": 1})]
+    assert merged_with_next(content_chunks(finish_apart), finish_apart) == []
+    read_late = [Chunk(5, "", role=True), Chunk(10, "a"), Chunk(30, "b"), Chunk(30, ""), Chunk(31, "", {"x": 1})]
+    assert merged_with_next(content_chunks(read_late), read_late) == [1]

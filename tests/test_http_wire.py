@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -61,3 +62,43 @@ def test_each_server_sent_event_is_read_on_its_own() -> None:
 
 def test_wall_clock_offset_is_stable_between_calls() -> None:
     assert abs(wall_minus_perf_ns() - wall_minus_perf_ns()) < 1_000_000
+
+
+@pytest.mark.skipif(not hasattr(socket.socket, "recvmsg"), reason="kernel stamps need recvmsg")
+def test_a_read_the_kernel_did_not_stamp_is_stamped_here_and_remembered() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        theirs, _ = listener.accept()
+    with ours, theirs:
+        wire = Wire(ours)
+        if wire.stamps != "kernel":
+            pytest.skip("no kernel packet stamps here")
+        theirs.sendall(b"data: stamped\n\n")
+        stamped, stamped_ns = wire._receive()
+        # as when Linux has not switched timestamping on yet: the read comes back without a stamp
+        ours.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_TIMESTAMPNS", 35), 0)
+        theirs.sendall(b"data: late\n\n")
+        late, late_ns = wire._receive()
+    assert (stamped, late) == (b"data: stamped\n\n", b"data: late\n\n")
+    assert wire.user_stamped == {late_ns} and stamped_ns not in wire.user_stamped
+
+
+@pytest.mark.skipif(not hasattr(socket.socket, "recvmsg"), reason="kernel stamps need recvmsg")
+def test_an_event_read_while_later_bytes_wait_has_its_stamp_flagged() -> None:
+    # the kernel may have merged the later packet into this one's: the read then returns the later stamp
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        theirs, _ = listener.accept()
+    with ours, theirs:
+        ours.settimeout(5)  # a socket with a timeout: the check must not wait for more bytes
+        wire = Wire(ours)
+        if wire.stamps != "kernel":
+            pytest.skip("no kernel packet stamps here")
+        theirs.sendall(b"data: alone\n\n\r\n")  # an event and its chunk's CRLF, nothing behind it
+        _, alone_ns = wire._receive()
+        theirs.sendall(b"data: a\n\n")
+        theirs.sendall(b"data: b\n\n")
+        time.sleep(0.05)  # both queued before the first is read
+        first, first_ns = wire._receive()
+    assert first == b"\r\ndata: a\n\n"
+    assert wire.read_behind == {first_ns} and alone_ns not in wire.read_behind

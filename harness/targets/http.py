@@ -163,7 +163,9 @@ class HttpTarget:
             chunk_ns=[chunk.t_ns for chunk in exchange.chunks],
             content_chunk_ns=[chunk.t_ns for chunk in content], chunk_tokens=counts,
             inter_chunk_s=http_tokens.inter_chunk_s(content),
-            merged_with_next=http_tokens.merged_with_next(content), role_chunk=any(c.role and not c.content for c in exchange.chunks),
+            merged_with_next=http_tokens.merged_with_next(content, exchange.chunks, exchange.read_behind_ns),
+            user_stamped=[i for i, chunk in enumerate(content) if chunk.t_ns in exchange.user_stamped_ns],
+            role_chunk=any(c.role and not c.content for c in exchange.chunks),
             sse_comments=exchange.comments, token_source=token_source, usage_source=completion_source,
             prompt_usage_source=prompt_source, server_usage=server_usage,
         )

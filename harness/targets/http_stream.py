@@ -44,6 +44,8 @@ class Exchange:
     response_id: str = ""
     reusable: bool = True  # the connection may go back to the pool
     stamps: str = "user"  # "kernel": arrival times from the OS's packet stamps (http_wire.py)
+    user_stamped_ns: set[int] = field(default_factory=set)  # with kernel stamps: reads the kernel gave none
+    read_behind_ns: set[int] = field(default_factory=set)  # reads with later bytes already queued (http_wire.py)
 
     @property
     def usage(self) -> dict[str, Any] | None:
@@ -86,6 +88,9 @@ def post(lease: Lease, path: str, body: bytes, headers: dict[str, str], timeouts
         failure.details.update(exchange.seen())
         raise
     exchange.reusable = exchange.reusable and response_headers.get("connection", "").lower() != "close"
+    wire = connection.wire
+    exchange.user_stamped_ns, exchange.read_behind_ns, wire.user_stamped, wire.read_behind = (
+        wire.user_stamped, wire.read_behind, set(), set())
     return exchange
 
 

@@ -13,7 +13,7 @@ carry its arrival (TTFT = first content). Inter-chunk gaps are kept apart in the
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import AbstractSet, Any, Sequence
 
 from harness.model.tokenizer import Phi3Tokenizer
 from harness.targets.base import TokenEvent
@@ -77,16 +77,25 @@ def token_events(content: Sequence[Chunk], counts: Sequence[int], ids: Sequence[
     return events
 
 
-def merged_with_next(content: Sequence[Chunk]) -> list[int]:
-    """Indexes of content chunks that share their arrival stamp with the next content chunk.
+def merged_with_next(content: Sequence[Chunk], chunks: Sequence[Chunk] = (),
+                     read_behind: AbstractSet[int] = frozenset()) -> list[int]:
+    """Indexes of content chunks whose stamp may be a later packet's: not seen apart from what followed.
 
-    Such a chunk was not seen apart: either it came in one packet with the next, or the client read
-    it so late that the kernel merged the two packets (a merged packet keeps the later stamp). Its
-    own arrival is then only bounded above by the stamp; the record keeps the stamp and flags it.
-    Trailing finish/usage/[DONE] chunks are not counted: servers send them right behind the last
-    content, so sharing a stamp with them costs microseconds.
+    Either a chunk came in one packet with the next, or the client read it so late that the kernel
+    merged the two packets (a merged packet keeps the later stamp). Its own arrival is then only
+    bounded above by the stamp; the record keeps the stamp and flags it. Seen as: the same stamp as
+    the next chunk (finish and usage chunks count for the last content chunk: a server descheduled
+    between two writes sends them milliseconds apart), or a stamp in ``read_behind`` (later bytes were
+    already queued when it was read: http_wire.py), which also catches a chain of merges, where a
+    chunk carries the next one's stamp and that one the stamp after (3 to 22 ms seen at concurrency
+    64 on a busy 2-core machine, tests/test_http_calibration.py).
     """
-    return [i for i, (chunk, following) in enumerate(zip(content, content[1:])) if chunk.t_ns == following.t_ns]
+    following = list(content[1:])
+    if content:
+        place = next((i for i, chunk in enumerate(chunks) if chunk is content[-1]), len(chunks))
+        following.append(chunks[place + 1] if place + 1 < len(chunks) else None)
+    return [i for i, (chunk, after) in enumerate(zip(content, following))
+            if chunk.t_ns in read_behind or (after is not None and chunk.t_ns == after.t_ns)]
 
 
 def inter_chunk_s(content: Sequence[Chunk]) -> list[float]:

@@ -84,6 +84,12 @@ class Wire:
         self.stamps = "kernel" if enable_kernel_stamps(sock) else "user"
         self._pending = b""  # bytes read beyond what the current parser step used
         self._pending_ns = 0
+        # Stamps that are only upper bounds of their piece's arrival, by cause: taken in Python because the
+        # kernel gave none for that read (Linux stamps packets only once timestamping is on system-wide,
+        # which it turns on with a delay); or read when later bytes were already queued, which the kernel
+        # may have merged into the packet whose (later) stamp the read returns.
+        self.user_stamped: set[int] = set()
+        self.read_behind: set[int] = set()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -110,8 +116,25 @@ class Wire:
         for level, kind, raw in ancillary:
             if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(raw) in (8, 16):
                 seconds, nanoseconds = struct.unpack("qq" if len(raw) == 16 else "ii", raw)
-                return data, seconds * 1_000_000_000 + nanoseconds - wall_minus_perf_ns()
-        return data, time.perf_counter_ns()
+                stamp = seconds * 1_000_000_000 + nanoseconds - wall_minus_perf_ns()
+                if self._more_queued():
+                    self.read_behind.add(stamp)
+                return data, stamp
+        stamp = time.perf_counter_ns()
+        self.user_stamped.add(stamp)
+        return data, stamp
+
+    def _more_queued(self) -> bool:
+        """After a read: bytes beyond the event's own chunk-ending CRLF already wait (checked after the read,
+        not before it: a packet can arrive, and be merged, while the thread waits between the two calls)."""
+        timeout = self.sock.gettimeout()
+        self.sock.settimeout(0.0)  # a socket with a timeout would first wait for data to come
+        try:
+            return len(self.sock.recv(3, socket.MSG_PEEK)) > 2
+        except (BlockingIOError, InterruptedError):
+            return False
+        finally:
+            self.sock.settimeout(timeout)
 
     def _unread(self, data: bytes, t_ns: int) -> None:
         if data:
