@@ -5,13 +5,14 @@
 The scripted server (tests/scripted_server.py, a child process) streams a role-only chunk, first
 content after 50 ms, then a token every 10 ms in chunks of 1, 1 and 3 tokens, and a usage chunk.
 For concurrency 1, 16 and 64 this prints |measured - true| at p50 and p99 in milliseconds for TTFT,
-per-token ITL, TPOT and E2E, where "true" is (a) when the server wrote each chunk to the socket (the
-client's measurement error; the nearest point between just before and just after the server's
-write call; tests/test_http_calibration.py asserts <= 1 ms p50, <= 3 ms p99) and
-(b) when the script said it was due (adds the server's own lateness on a busy machine). "sent"
-leaves out figures resting on chunks the record flags as merged with the next (read too late to be
-seen apart); "sent-all" keeps them. Then the client's CPU time per request, the share of one core
-the client used, and the share of content chunks flagged as merged.
+per-token ITL, TPOT and E2E, where "true" is (a) when each chunk reached the client's socket (the
+client's measurement error: on Linux the kernel's transmit stamp of the chunk, elsewhere the nearest
+point between just before and just after the server's write call; tests/test_http_calibration.py
+asserts <= 1 ms p50, <= 3 ms p99) and (b) when the script said it was due (adds the server's own
+lateness on a busy machine). "sent" leaves out figures resting on chunks whose stamp the record
+flags as an upper bound (merged with a later packet, or not stamped by the kernel); "sent-all"
+keeps them. Then the client's CPU time per request, the share of one core the client used, and the
+share of content chunks flagged ("merged%").
 """
 
 from __future__ import annotations

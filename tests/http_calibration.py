@@ -1,10 +1,11 @@
 """Start the scripted server, run the HTTP target against it, compare what was measured with the script.
 
 Shared by tests/test_http_calibration.py (asserts the tolerances) and benchmarks/http_calibration.py
-(prints the errors). The truth for each request is the server's own log: when each content chunk
-was written to the socket (between ``before_ns`` and ``content_ns``, same monotonic clock) and how many tokens it held; the
-nominal script (``nominal_ns``: when each chunk was due) is reported beside it, because on a busy
-machine the server itself runs late and that is not the client's measurement error.
+(prints the errors). The truth for each request is the server's own log: when the kernel sent each
+content chunk (``tx_ns``, Linux), else when it was written to the socket (between ``before_ns`` and
+``content_ns``, same monotonic clock), and how many tokens it held; the nominal script
+(``nominal_ns``: when each chunk was due) is reported beside it, because on a busy machine the
+server itself runs late and that is not the client's measurement error.
 """
 
 from __future__ import annotations
@@ -90,16 +91,21 @@ def spread(chunk_ns: list[int], tokens: list[int]) -> list[int]:
 
 
 def sent_ns(entry: dict, measured_chunk_ns: list[int]) -> list[int]:
-    """When each chunk left the server: the point of [before write, after write] nearest the measured
-    arrival (a server preempted around its write call does not know better than that)."""
-    return [min(max(t, lo), hi) for t, lo, hi in zip(measured_chunk_ns, entry["before_ns"], entry["content_ns"])]
+    """When each chunk reached the client's socket: the kernel's transmit stamp where the server has one
+    (Linux, ``tx_ns``: on loopback, the moment the bytes joined the client's receive queue); else the point
+    of [before write, after write] nearest the measured arrival (a server preempted around its write call
+    knows no better; TCP holding a written segment back is not seen there)."""
+    tx = entry.get("tx_ns") or [None] * len(measured_chunk_ns)
+    return [sent if sent is not None else min(max(t, lo), hi)
+            for t, lo, hi, sent in zip(measured_chunk_ns, entry["before_ns"], entry["content_ns"], tx)]
 
 
 def errors(records: list[RequestRecord], entries: dict[str, dict], truth: str = "sent", tag: str = "",
            trusted_only: bool = False) -> dict[str, list[float]]:
     """Signed errors in seconds (measured - truth) per metric; ``truth``: "sent" (the server's
     write) or "nominal_ns" (when the script said the chunk was due). ``trusted_only`` leaves out
-    figures that depend on a chunk the record flags as merged with the next (``merged_with_next``)."""
+    figures that depend on a chunk whose stamp the record flags as an upper bound (``merged_with_next``,
+    ``user_stamped``)."""
     out: dict[str, list[float]] = {metric: [] for metric in METRICS}
     for record in records:
         assert record.ok, f"{record.error_kind}: {record.error}"
@@ -108,7 +114,7 @@ def errors(records: list[RequestRecord], entries: dict[str, dict], truth: str = 
         true_ns = spread(chunk_ns, entry["content_tokens"])
         measured = record.token_ns
         assert len(measured) == len(true_ns), f"{len(measured)} tokens measured, {len(true_ns)} sent"
-        merged = set(record.details["merged_with_next"]) if trusted_only else set()
+        merged = flagged(record) if trusted_only else set()
         owner = [chunk for chunk, count in enumerate(entry["content_tokens"]) for _ in range(count)]
 
         def trusted(*tokens: int) -> bool:  # a token's time rests on its chunk's stamp and the one before
@@ -125,13 +131,19 @@ def errors(records: list[RequestRecord], entries: dict[str, dict], truth: str = 
     return out
 
 
+def flagged(record: RequestRecord) -> set[int]:
+    """Content chunks whose stamp the record says is only an upper bound: merged with the next chunk's
+    packet, or stamped after the read because the kernel gave no stamp."""
+    return set(record.details["merged_with_next"]) | set(record.details.get("user_stamped", []))
+
+
 def chunk_errors(records: list[RequestRecord], entries: dict[str, dict], tag: str = "") -> list[tuple[float, bool]]:
-    """(|arrival error| in ms, flagged as merged) for every content chunk."""
+    """(|arrival error| in ms, flagged) for every content chunk."""
     out = []
     for record in records:
         entry = entries[f"{tag}{record.case_id}-{record.request_index}"]
         measured = record.details["content_chunk_ns"]
-        merged = set(record.details["merged_with_next"])
+        merged = flagged(record)
         out += [(abs(m - t) / 1e6, i in merged) for i, (m, t) in enumerate(zip(measured, sent_ns(entry, measured)))]
     return out
 

@@ -12,7 +12,10 @@ running ``usage.completion_tokens`` (vLLM's continuous usage), then a usage chun
 " w<digest>-k", the digest taken from the prompt: distinct prompts get distinct answers.
 For every request it appends to ``--log`` one JSON line with the perf_counter_ns (a system-wide
 monotonic clock on Linux, Windows and macOS) just before and just after each content chunk was
-written to the socket (``before_ns``, ``content_ns``): the chunk left somewhere in between.
+written to the socket (``before_ns``, ``content_ns``), and on Linux when the kernel handed the
+chunk's last byte to the device (``tx_ns``, SO_TIMESTAMPING; on loopback the moment it reached the
+client's socket). The write is no bracket of that: TCP can hold a written segment back (until an
+ACK opens the congestion window), by up to 12 ms seen at concurrency 64 on a busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import argparse
 import asyncio
 import json
 import os
+import socket
+import struct
 import sys
 import threading
 import time
@@ -37,6 +42,7 @@ class Script:
         self.gap_ns = int(args.gap_ms * 1e6)
         self.health = args.health
         self.usage_delay_s = args.usage_delay_ms / 1e3
+        self.finish_gap_s = args.finish_gap_ms / 1e3
         self.idle_close_s = args.idle_close_ms / 1e3 or None
         self.log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115
 
@@ -44,6 +50,89 @@ class Script:
         if self.log is not None:
             self.log.write(json.dumps(entry) + "\n")
             self.log.flush()
+
+
+class SendStamps:
+    """Linux: the kernel's software transmit stamp of each byte range written after ``start()``.
+
+    SO_TIMESTAMPING with OPT_ID (counting bytes from the option, OPT_ID_TCP) tags each write's last
+    byte; the stamps come back on the socket's error queue, wall clock, converted to perf_counter_ns
+    with the tightest of a few clock brackets. Elsewhere, or when the kernel refuses, ``start`` is False.
+    """
+
+    SO_TIMESTAMPING = 37  # asm-generic, as SO_TIMESTAMPNS in harness/targets/http_wire.py
+    FLAGS = (1 << 1) | (1 << 4) | (1 << 7) | (1 << 11) | (1 << 16)  # TX_SOFTWARE SOFTWARE OPT_ID OPT_TSONLY OPT_ID_TCP
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.sock: socket.socket | None = None
+
+    def start(self) -> bool:
+        """Count from here, when no earlier byte is still unsent or unacknowledged: no stamp of an earlier
+        write (counted from an earlier start) can then come back among this answer's."""
+        if not sys.platform.startswith("linux") or self.writer.transport.get_write_buffer_size():
+            return False
+        import fcntl  # POSIX only
+        import termios
+
+        raw = self.writer.get_extra_info("socket")
+        self.sock = socket.fromfd(raw.fileno(), socket.AF_INET, socket.SOCK_STREAM)  # a duplicate: closed by us
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(self.sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+            if queued:
+                raise OSError("earlier bytes still in flight")
+            self._drain({})  # stamps of earlier answers
+            self.sock.setsockopt(socket.SOL_SOCKET, self.SO_TIMESTAMPING, 0)  # off and on: the count restarts
+            self.sock.setsockopt(socket.SOL_SOCKET, self.SO_TIMESTAMPING, self.FLAGS)
+        except OSError:
+            self.close()
+        return self.sock is not None
+
+    async def wait_for(self, ends: list[int], timeout_s: float = 2.0) -> list[int | None]:
+        """perf_counter_ns when the byte at each offset in ``ends`` left: the earliest stamp at or after it
+        (a write appended to a segment TCP still held shares that segment's stamp)."""
+        stamps: dict[int, int] = {}
+        deadline = time.monotonic() + timeout_s
+        while self.sock is not None and not (stamps and max(stamps) >= ends[-1]) and time.monotonic() < deadline:
+            self._drain(stamps)
+            await asyncio.sleep(0.001)
+        offset = _wall_minus_perf_ns()
+        found = [min((t for key, t in stamps.items() if key >= end), default=None) for end in ends]
+        self.close()
+        return [t - offset if t is not None else None for t in found]
+
+    def _drain(self, stamps: dict[int, int]) -> None:
+        while True:
+            try:
+                _, ancillary, _, _ = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            stamp = key = None
+            for level, kind, raw in ancillary:
+                if level == socket.SOL_SOCKET and kind == self.SO_TIMESTAMPING:
+                    seconds, nanoseconds = struct.unpack("qq", raw[:16])
+                    stamp = seconds * 1_000_000_000 + nanoseconds
+                elif len(raw) >= 16:  # IP_RECVERR: struct sock_extended_err, ee_data = the byte offset
+                    key = struct.unpack("IBBBBII", raw[:16])[6]
+            if stamp and key is not None:
+                stamps[key] = min(stamp, stamps.get(key, stamp))  # a retransmission is stamped again, later
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, self.SO_TIMESTAMPING, 0)
+            except OSError:
+                pass  # the connection is gone
+            self.sock.close()
+            self.sock = None
+
+
+def _wall_minus_perf_ns() -> int:
+    best = (1 << 62, 0)
+    for _ in range(16):
+        before, wall, after = time.perf_counter_ns(), time.time_ns(), time.perf_counter_ns()
+        best = min(best, (after - before, wall - (before + after) // 2))
+    return best[1]
 
 
 def chunk_plan(n_tokens: int) -> list[int]:
@@ -89,31 +178,44 @@ def word_prefix(request: dict) -> str:
 
 async def stream_answer(writer: asyncio.StreamWriter, script: Script, model: str, n_tokens: int,
                         received_ns: int, request_id: str, prefix: str) -> None:
-    writer.write(head("200 OK", "text/event-stream"))
-    writer.write(http_chunk(sse(delta_chunk(role=True, content=""))))
-    before, sent, nominal, tokens, done = [], [], [], [], 0
+    stamps = SendStamps(writer)
+    written = 0 if stamps.start() else None  # bytes handed to the socket since the stamps' count began
+
+    def send(data: bytes) -> None:
+        nonlocal written
+        writer.write(data)
+        written = written + len(data) if written is not None else None
+
+    send(head("200 OK", "text/event-stream"))
+    send(http_chunk(sse(delta_chunk(role=True, content=""))))
+    before, sent, nominal, tokens, ends, done = [], [], [], [], [], 0
     for index, size in enumerate(chunk_plan(n_tokens)):
         due = received_ns + script.first_ns + (done + size - 1) * script.gap_ns
         await asyncio.sleep(max(0, due - time.perf_counter_ns()) / 1e9)
         if model in ("drop", "cut", "malformed", "error_mid", "hang_mid") and index == 3:
+            stamps.close()
             await misbehave(writer, model)
             return
         text = "".join(f" {prefix}-{done + k}" for k in range(size))
         running = done + size if model != "nousage" else None
         before.append(time.perf_counter_ns())
-        writer.write(http_chunk(sse(delta_chunk(text, running=running))))
+        send(http_chunk(sse(delta_chunk(text, running=running))))
         sent.append(time.perf_counter_ns())
+        ends.append(written - 1 if written is not None else None)
         nominal.append(due)
         tokens.append(size)
         done += size
-    writer.write(http_chunk(sse(delta_chunk(finish="length"))))
+    await asyncio.sleep(script.finish_gap_s)
+    send(http_chunk(sse(delta_chunk(finish="length"))))
     if model != "nousage":
         await asyncio.sleep(script.usage_delay_s)
         usage = {"prompt_tokens": 7, "completion_tokens": done, "total_tokens": 7 + done}
-        writer.write(http_chunk(sse({"id": "chatcmpl-scripted", "choices": [], "usage": usage})))
+        send(http_chunk(sse({"id": "chatcmpl-scripted", "choices": [], "usage": usage})))
+    tx = await stamps.wait_for(ends) if written is not None and ends else [None] * len(ends)
     # logged before [DONE], so a client that has seen [DONE] finds its entry in the log
     script.write_log({"request_id": request_id, "model": model, "received_ns": received_ns,
-                      "before_ns": before, "content_ns": sent, "nominal_ns": nominal, "content_tokens": tokens})
+                      "before_ns": before, "content_ns": sent, "tx_ns": tx, "nominal_ns": nominal,
+                      "content_tokens": tokens})
     writer.write(http_chunk(sse("[DONE]")) + b"0\r\n\r\n")
 
 
@@ -226,6 +328,8 @@ def main() -> None:
     parser.add_argument("--first-ms", type=float, default=50.0)
     parser.add_argument("--gap-ms", type=float, default=10.0)
     parser.add_argument("--usage-delay-ms", type=float, default=0.0, help="pause before the usage chunk")
+    parser.add_argument("--finish-gap-ms", type=float, default=0.0,
+                        help="pause between the last content chunk and the finish chunk")
     parser.add_argument("--idle-close-ms", type=float, default=0.0, help="close idle keep-alive connections")
     parser.add_argument("--health", choices=HEALTH_STYLES, default="llama")
     args = parser.parse_args()

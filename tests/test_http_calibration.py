@@ -1,11 +1,14 @@
 """The HTTP target measures a scripted stream to within 1 ms at p50 and 3 ms at p99.
 
 The scripted server (a child process) sends a role-only chunk, first content after 50 ms, then a
-token every 10 ms in chunks of 1, 1 and 3 tokens, and a usage chunk; it logs when it wrote each
-chunk. TTFT, per-token ITL, TPOT and E2E measured by the harness are compared with those times at
-concurrency 1, 16 and 64 (benchmarks/http_calibration.py prints the errors). Figures resting on a
-chunk the record flags as merged with the next (read too late to be seen apart, on a busy
-machine) are left out, and every large stamp error must carry that flag.
+token every 10 ms in chunks of 1, 1 and 3 tokens, the finish chunk 2 ms after the last content, and
+a usage chunk; it logs when the kernel sent each chunk (Linux: its transmit stamp, on loopback the
+moment the bytes reached the client's socket; elsewhere when it was written). TTFT, per-token ITL,
+TPOT and E2E measured by the harness are compared with those times at concurrency 1, 16 and 64
+(benchmarks/http_calibration.py prints the errors). So the bounds are the client's own error: how
+far its stamp of a chunk it saw apart is from the chunk's arrival, however late its thread read it.
+Figures resting on a chunk whose stamp the record flags as an upper bound (merged with a later
+packet, or no kernel stamp) are left out, and every large stamp error must carry that flag.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ P99_TOLERANCE_MS = 3.0
 
 @pytest.fixture(scope="module")
 def server():
-    with scripted_server() as handle:
+    # the finish chunk apart from the last content, like the content chunks: each one can be seen apart
+    with scripted_server("--finish-gap-ms", "2") as handle:
         yield handle
 
 
@@ -29,8 +33,9 @@ def server():
 def test_measured_timing_matches_the_servers_send_times(server, concurrency: int) -> None:
     target = HttpTarget(server.url)
     try:
-        # two requests per worker: p99 then rests on more than the one slowest sample
-        records = run_calibration(target, concurrency, total=2 * max(concurrency, 4))
+        # two requests per worker (12 at concurrency 1: a busy machine flags a few of them); p99 then rests
+        # on more than the one slowest sample
+        records = run_calibration(target, concurrency, total=2 * max(concurrency, 6))
     finally:
         target.close()
     assert all(r.ok for r in records), [r.error for r in records if not r.ok][:1]
@@ -38,12 +43,12 @@ def test_measured_timing_matches_the_servers_send_times(server, concurrency: int
     entries = server.log_entries(f"{r.case_id}-{r.request_index}" for r in records)
     measured = errors(records, entries, trusted_only=True)
     for metric in METRICS:
-        assert len(measured[metric]) >= 5, f"{metric}: fewer than 5 samples not flagged as merged"
+        assert len(measured[metric]) >= 5, f"{metric}: fewer than 5 samples with unflagged stamps"
         p50, p99 = percentiles(measured[metric])
         assert p50 <= P50_TOLERANCE_MS and p99 <= P99_TOLERANCE_MS, (
             f"{metric} at concurrency {concurrency}: |error| p50 {p50:.3f} ms, p99 {p99:.3f} ms")
-    # A chunk read so late that the kernel merged it with the next keeps the later stamp: every such
-    # error must be flagged in the record, never passed off as a measurement.
+    # A chunk read so late that the kernel merged it with a later packet keeps the later stamp: every
+    # such error must be flagged in the record, never passed off as a measurement.
     unflagged = [error for error, flagged in chunk_errors(records, entries) if error > P99_TOLERANCE_MS and not flagged]
     assert not unflagged, f"{len(unflagged)} chunk stamps off by > {P99_TOLERANCE_MS} ms and not flagged"
 
