@@ -12,13 +12,16 @@ from harness.model.tiny.build import build_tiny_model
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which turns -n into workers
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """The harness's own tests run on one pytest-xdist worker per CPU unless told otherwise (-n 0: serial).
+    """The harness's own tests run on one pytest-xdist worker per CPU unless told otherwise (-n 0: serial),
+    or unless only test files are named (their workers' start-up, seconds, would outweigh the gain).
 
     Set here, not in pyproject's addopts: those apply to `pytest suites/` as well, which must measure one
     case at a time and whose users may not have pytest-xdist (the `test` extra) installed.
     """
     if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
         return  # no xdist, or this is one of its workers
+    if config.args and all(".py" in arg for arg in config.args):
+        return  # `pytest tests/test_x.py[::test]`
     if config.option.numprocesses is None and config.option.dist == "no" and not config.option.usepdb:
         config.option.numprocesses = "logical"
         config.option.dist = "loadscope"  # a module's tests share its fixtures (one real run each) on one worker
