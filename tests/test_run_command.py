@@ -225,7 +225,7 @@ def test_sweep_offers_rising_rates_and_the_report_plots_them(tmp_path: Path, cap
     from harness.report import build_report
 
     out = tmp_path / "r"
-    result = run_cli(capfd, "run", "--sweep", "--no-report", "--prompt-lengths", "16", "--out", str(out), "--", "-k",
+    result = run_cli(capfd, "run", "--sweep", "--no-report", "--prompt-lengths", "16", "--max-new-tokens", "4", "--out", str(out), "--", "-k",
                      "sweep")
     # the gate fails (only the sweep ran: nothing else measured); the sweep test itself must pass
     assert "FAILED" not in result.stdout and "pytest: 1 passed" in result.stdout, result.stdout[-2000:]
