@@ -47,6 +47,15 @@ def test_checklist_fits_100_columns_and_moves_long_text_under_its_row() -> None:
     assert "592 µs" in text and "threshold <= 300 ms; " in text  # a long label: the threshold goes below
 
 
+def test_a_partial_pass_keeps_the_measured_column_in_line_with_the_other_rows() -> None:
+    partial = Verdict("real_responses", "Real responses", "pass (partial)", "3/3 distinct", "pass", case="cpu",
+                      reason="reference comparison skipped")
+    lines = checklist_lines([*_verdicts()[1:3], partial])
+    rows = [line for line in lines if line.startswith(("Simple query", "Memory stable", "Real responses"))]
+    assert rows[-1].startswith("Real responses") and "PASS (partial)" in rows[-1]
+    assert len({row.index(value) for row, value in zip(rows, ("10.1 ms", "≈0", "3/3 distinct"))}) == 1
+
+
 def test_colour_paints_only_the_verdict_cell() -> None:
     plain, coloured = checklist_lines(_verdicts()), checklist_lines(_verdicts(), colour=True)
     assert [ANSI.sub("", line) for line in coloured] == plain

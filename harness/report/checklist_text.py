@@ -16,9 +16,9 @@ from harness.report.checklist_table import verdict_label
 from harness.report.terminal import WIDTH, paint
 from harness.units import duration, number
 
-# column caps: item titles are up to 36 characters; a longer cell makes its row overflow into the next
-# column rather than push every row past 100 columns
-_CAPS = (36, 12, 20, 18)
+# column caps: item titles are up to 36 characters, verdicts up to "PASS (partial)" (14); a longer cell
+# makes its row overflow into the next column rather than push every row past 100 columns
+_CAPS = (36, 14, 20, 18)
 
 
 def _numeric(value: object) -> bool:
