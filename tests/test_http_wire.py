@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+from typing import Iterator
 
 import pytest
 
@@ -64,6 +66,16 @@ def test_wall_clock_offset_is_stable_between_calls() -> None:
     assert abs(wall_minus_perf_ns() - wall_minus_perf_ns()) < 1_000_000
 
 
+@contextlib.contextmanager
+def _loopback_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected pair on 127.0.0.1: ours (the client's end) and theirs (the server's)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        theirs, _ = listener.accept()
+    with ours, theirs:
+        yield ours, theirs
+
+
 def _stamping_wire(ours: socket.socket, theirs: socket.socket) -> Wire:
     """A Wire on ``ours`` once the kernel really stamps its packets.
 
@@ -88,10 +100,7 @@ def _stamping_wire(ours: socket.socket, theirs: socket.socket) -> Wire:
 
 @pytest.mark.skipif(not hasattr(socket.socket, "recvmsg"), reason="kernel stamps need recvmsg")
 def test_a_read_the_kernel_did_not_stamp_is_stamped_here_and_remembered() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        ours = socket.create_connection(listener.getsockname())
-        theirs, _ = listener.accept()
-    with ours, theirs:
+    with _loopback_pair() as (ours, theirs):
         wire = _stamping_wire(ours, theirs)
         theirs.sendall(b"data: stamped\n\n")
         stamped, stamped_ns = wire._receive()
@@ -106,10 +115,7 @@ def test_a_read_the_kernel_did_not_stamp_is_stamped_here_and_remembered() -> Non
 @pytest.mark.skipif(not hasattr(socket.socket, "recvmsg"), reason="kernel stamps need recvmsg")
 def test_an_event_read_while_later_bytes_wait_has_its_stamp_flagged() -> None:
     # the kernel may have merged the later packet into this one's: the read then returns the later stamp
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        ours = socket.create_connection(listener.getsockname())
-        theirs, _ = listener.accept()
-    with ours, theirs:
+    with _loopback_pair() as (ours, theirs):
         ours.settimeout(5)  # a socket with a timeout: the check must not wait for more bytes
         wire = _stamping_wire(ours, theirs)
         theirs.sendall(b"data: alone\n\n\r\n")  # an event and its chunk's CRLF, nothing behind it
