@@ -187,6 +187,8 @@ def open_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntim
         lambda: session_class(str(onnx_path), options, providers=providers, enable_fallback=0),
         requested=settings.huge_pages and not settings.spec.accelerator,
     )
+    if settings.huge_pages and settings.spec.accelerator:
+        pages = HugePageResult(False, note=f"not applied: {settings.name} keeps its weights in device memory")
     _HUGE_PAGES[session] = pages
     return session
 
