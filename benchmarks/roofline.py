@@ -27,6 +27,7 @@ default tiny model is bound by per-call overhead instead and gets a low share by
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -142,7 +143,7 @@ def load_targets(model_dir: Path, overrides: dict[str, str]) -> dict[str, Any]:
     settings = load_config(None, overrides).provider_settings("cpu")
     targets: dict[str, Any] = {"ours": Engine.load(model_dir, settings)}
     if settings.huge_pages and not unavailable_reason():
-        targets["ours 4k"] = Engine.load(model_dir, _replace(settings, huge_pages=False))
+        targets["ours 4k"] = Engine.load(model_dir, dataclasses.replace(settings, huge_pages=False))
     try:
         from harness.targets.genai import GenaiTarget
 
@@ -152,12 +153,6 @@ def load_targets(model_dir: Path, overrides: dict[str, str]) -> dict[str, Any]:
     except Exception as error:  # genai not installed or refusing the folder: say so, measure ours alone
         print(f"genai not measured: {error}")
     return targets
-
-
-def _replace(settings: Any, **changes: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(settings, **changes)
 
 
 def main() -> int:

@@ -13,6 +13,9 @@ from typing import Any, Mapping
 from harness.errors import HarnessError
 from harness.providers.spec import AUTO, EXECUTION_PROVIDERS
 
+# Blocks per thread at the start of a loop: beyond a few dozen the blocks are single iterations.
+MAX_DYNAMIC_BLOCK_BASE = 1024
+
 
 def check_config(config: Any, origin: Mapping[str, str]) -> None:
     """Range and name checks on a built ``harness.config.Config``; errors name where the value came from."""
@@ -64,8 +67,9 @@ def check_config(config: Any, origin: Mapping[str, str]) -> None:
             value = getattr(entry, key)
             if value is not None and value < 1:
                 fail(f"provider.{name}.{key}", f"must be >= 1, got {value}", "remove it for ORT's default")
-        if entry.dynamic_block_base < 0:
-            fail(f"provider.{name}.dynamic_block_base", f"must be >= 0, got {entry.dynamic_block_base}",
+        if not 0 <= entry.dynamic_block_base <= MAX_DYNAMIC_BLOCK_BASE:  # ORT parses it as a C int
+            fail(f"provider.{name}.dynamic_block_base",
+                 f"must be 0..{MAX_DYNAMIC_BLOCK_BASE}, got {entry.dynamic_block_base}",
                  "use 0 for ORT's fixed blocks, or e.g. 4")
         if entry.force_spinning_stop and not entry.allow_spinning:
             fail(f"provider.{name}.force_spinning_stop", "only matters with allow_spinning = true",

@@ -102,3 +102,13 @@ def test_generate_json_says_what_the_advice_did(capsys) -> None:
                      "--set", "provider.cpu.huge_pages=false")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["huge_pages"]["requested"] is False
+
+
+def test_the_advice_is_skipped_with_a_reason_when_off_or_on_an_accelerator() -> None:
+    from harness.providers.session import _huge_pages_skip
+
+    assert _huge_pages_skip(ProviderSettings(huge_pages=False)) == "not requested"
+    assert "dml keeps its weights in device memory" in _huge_pages_skip(ProviderSettings(name="dml"))
+    assert _huge_pages_skip(ProviderSettings()) is None  # cpu: advised
+    loaded, result = huge_pages.load_on_huge_pages(lambda: "loaded", skip="not requested")
+    assert loaded == "loaded" and result.as_dict()["requested"] is False and result.note == "not requested"

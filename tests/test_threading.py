@@ -59,6 +59,7 @@ def test_threads_is_short_for_intra_op_num_threads_and_the_long_key_wins(tmp_pat
     ("inter_op_num_threads = 0", "provider.cpu.inter_op_num_threads"),
     ("allow_spinning = \"maybe\"", "provider.cpu.allow_spinning"),
     ("dynamic_block_base = -1", "provider.cpu.dynamic_block_base"),
+    ("dynamic_block_base = 99999999999999999999", "provider.cpu.dynamic_block_base"),  # ORT's stoi would throw
     ("force_spinning_stop = true", "provider.cpu.force_spinning_stop"),  # without allow_spinning it means nothing
 ])
 def test_bad_threading_values_are_refused_naming_the_key(tmp_path: Path, text: str, key: str) -> None:

@@ -17,7 +17,7 @@ rest. Afterwards the threshold is set to 32 MiB, the value glibc's own rule reac
 that frees big blocks (as the engine does per request); setting it switches that rule off.
 
 Measured on the ``small`` preset: ``benchmarks/roofline.py`` prints decode tok/s with and without it
-(docs/ARCHITECTURE.md, "Engine speed").
+(docs/ARCHITECTURE.md, the engine's room).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ Region = tuple[int, int]  # [start, end) of one mapping
 class HugePageResult:
     """What the advice did, for environment.json and doctor."""
 
-    requested: bool
-    advised_bytes: int = 0  # bytes of new anonymous mappings given MADV_HUGEPAGE
+    requested: bool  # the advice was tried (False: ``note`` says why not)
+    advised_bytes: int = 0  # bytes of the load's new anonymous mappings and the heap given MADV_HUGEPAGE
     collapsed_bytes: int = 0  # of those, bytes MADV_COLLAPSE turned into huge pages at once
     process_huge_bytes: int | None = None  # AnonHugePages of the whole process after the load
     note: str = ""  # why nothing was done, when nothing was
@@ -104,11 +104,16 @@ def huge_spans(regions: dict[Region, bool], before: Iterable[Region]) -> list[Re
     return spans
 
 
-def load_on_huge_pages(load: Callable[[], T], requested: bool = True) -> tuple[T, HugePageResult]:
-    """Run ``load`` (a session or model constructor); advise what it allocated onto huge pages."""
-    reason = unavailable_reason() if requested else "not requested"
+def load_on_huge_pages(load: Callable[[], T], skip: str | None = None) -> tuple[T, HugePageResult]:
+    """Run ``load`` (a session or model constructor); advise what it allocated onto huge pages.
+
+    ``skip``: why the caller wants no advice (then only ``load`` runs and the result says so).
+    """
+    if skip:
+        return load(), HugePageResult(False, note=skip)
+    reason = unavailable_reason()
     if reason:
-        return load(), HugePageResult(requested, note=reason)
+        return load(), HugePageResult(True, note=reason)
     before = anonymous_regions()
     with _large_blocks_in_own_mappings():
         loaded = load()

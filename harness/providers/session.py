@@ -181,16 +181,25 @@ def open_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntim
     session_class = _session_class(runtime)
     if attachment.mode == "plugin":
         options.add_provider_for_devices(plugin_devices(settings.spec, runtime, attachment), dict(attachment.options))
-        return session_class(str(onnx_path), options, enable_fallback=0)
+        session = session_class(str(onnx_path), options, enable_fallback=0)
+        # plugin providers (QNN 2.x) are accelerators: their weights are the device's
+        _HUGE_PAGES[session] = HugePageResult(False, note=_huge_pages_skip(settings) or "not applied: a plugin provider")
+        return session
     providers = provider_list(settings, attachment)
     session, pages = load_on_huge_pages(
         lambda: session_class(str(onnx_path), options, providers=providers, enable_fallback=0),
-        requested=settings.huge_pages and not settings.spec.accelerator,
+        skip=_huge_pages_skip(settings),
     )
-    if settings.huge_pages and settings.spec.accelerator:
-        pages = HugePageResult(False, note=f"not applied: {settings.name} keeps its weights in device memory")
     _HUGE_PAGES[session] = pages
     return session
+
+
+def _huge_pages_skip(settings: ProviderSettings) -> str | None:
+    if not settings.huge_pages:
+        return "not requested"
+    if settings.spec.accelerator:
+        return f"not applied: {settings.name} keeps its weights in device memory"
+    return None
 
 
 def plugin_devices(spec: ProviderSpec, runtime: OrtRuntime, attachment: Attachment) -> list[Any]:
