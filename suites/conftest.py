@@ -42,6 +42,11 @@ _TEST_ORDER: dict[str, int] = {}  # node id -> position, for the progress line (
 
 def pytest_configure(config: pytest.Config) -> None:
     """Ctrl-C / SIGTERM stop measuring but still judge and report (harness.suite.stopping)."""
+    if config.getoption("dist", default="no") != "no" or hasattr(config, "workerinput"):
+        # pytest-xdist workers would time cases side by side on one machine and share one run folder
+        raise pytest.UsageError(
+            "the suites time one case at a time, not on pytest-xdist workers: drop -n and --dist"
+        )
     config.stash[_STOP_KEY] = StopState()
     config.stash[_STOP_KEY].install()
 
@@ -237,7 +242,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     lock = config.stash.get(_LOCK_KEY, None)
     if lock is not None:
         lock.close()
-    config.stash[_STOP_KEY].report_error()  # last, so it is the one line on stderr
+    stop = config.stash.get(_STOP_KEY, None)  # None when pytest_configure refused the session
+    if stop is not None:
+        stop.report_error()  # last, so it is the one line on stderr
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: the checklist is the verdict
