@@ -81,3 +81,13 @@ def test_each_request_is_one_bar_in_its_workers_lane_and_a_failed_one_is_red() -
         failed = tuple(colour) == pytest.approx(to_rgba("#c0392b"))
         assert failed == (not row.ok)
     assert lanes.get_xlim()[1] >= (records["end_ns"].max() - origin) / 1e9  # autoscaled to hold them all
+
+
+def test_on_narrow_pages_the_checklist_reason_is_the_cell_that_takes_a_line_of_its_own(fast_in_place: Rendered) -> None:
+    # The narrow-page CSS puts a checklist row's last cell under the row: that cell must be the reason.
+    table = fast_in_place.page.split('<table class="checklist">')[1].split("</table>")[0]
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", table.split("</thead>")[0])
+    assert header[-1] == "reason"
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1])
+    assert rows and all(row.count("<td") == len(header) for row in rows)
+    assert "table.checklist td:last-child { grid-column: 1 / -1;" in fast_in_place.page

@@ -98,6 +98,15 @@ dl.defs dd { margin: 0 0 0 16px; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Consolas, monospace; font-size: 13px; }
 td.text { max-width: 520px; white-space: pre-wrap; word-break: break-word; }
 nav a { margin-right: 14px; }
+/* Narrow pages: a checklist row's reason (its last cell) gets a line of its own under the row,
+   instead of a column a few words wide beside the case ids. */
+@media (max-width: 1100px) {
+  table.checklist tr { display: grid; border-bottom: 1px solid #e4e7eb;
+    grid-template-columns: minmax(7em, 1.3fr) 6.5em minmax(6em, 1fr) minmax(6em, 1fr) minmax(7em, 1.5fr) 5em; }
+  table.checklist td { border-bottom: none; }
+  table.checklist th:last-child { display: none; }
+  table.checklist td:last-child { grid-column: 1 / -1; padding-top: 0; color: #3e4c59; }
+}
 """
 
 
@@ -123,6 +132,7 @@ def render_table(
     cell: Callable[[str, Any, pd.Series], tuple[str, str]] | None = None,
     empty: str = "no data in this run",
     titles: dict[str, str] | None = None,
+    table_class: str = "",
 ) -> str:
     """A DataFrame as an HTML table. ``cell(column, value, row)`` may return (html, css class)."""
     columns = columns or list(frame.columns)
@@ -139,7 +149,8 @@ def render_table(
                 content, css = default_cell(column, row[column])
             cells.append(f'<td class="{css}">{content}</td>' if css else f"<td>{content}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="tablewrap"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
+    table = f'<table class="{table_class}">' if table_class else "<table>"
+    return f'<div class="tablewrap">{table}<thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def header_rows(titles: list[str]) -> str:
@@ -344,7 +355,7 @@ def render_run_page(run: RunData, tables: RunTables, plots: list[PlotResult], fi
         bullet_box("warn", "Problems reading the results", run.notes),
         '<h2 id="checklist">Checklist</h2>',
         render_table(tables.checklist_folded, ["title", "verdict", "measured", "threshold", "case", "gating", "reason"],
-                     checklist_cell, empty="checklist.json missing: no verdicts"),
+                     checklist_cell, empty="checklist.json missing: no verdicts", table_class="checklist"),
         summary_cards(run, tables),
         '<h2 id="serving">Serving summary per target and provider</h2>',
         '<p class="muted">Busy time: while ≥ 1 request was in flight. Percentiles of warm requests.</p>',
