@@ -45,6 +45,12 @@ def test_names_come_from_genai_config(tiny_model_dir: Path) -> None:
     assert config.vocab_size == 32064 and config.context_length == 4096
 
 
+def test_a_single_eos_id_as_the_model_builder_writes_it_is_read_as_one(folder_copy: Path) -> None:
+    # onnxruntime-genai's builder (0.18) copies the HF config's eos_token_id, an int for a single id.
+    _edit_config(folder_copy, lambda c: c["model"].update(eos_token_id=32000))
+    assert load_model_folder(folder_copy).config.eos_token_ids == (32000,)
+
+
 def test_unused_config_fields_are_accepted(folder_copy: Path) -> None:
     _edit_config(folder_copy, lambda c: c["model"]["decoder"].update(sliding_window=262144, future_field=1))
     assert Engine.load(folder_copy).config.num_layers >= 1

@@ -92,6 +92,9 @@ def count_tokens(session: Any, provider: str, requests: Sequence[Request], recor
         return
     decoded = [counter.decodes_to(record.output_text, ids) for record in records if (ids := _known_ids(record)) is not None]
     evidence.decodes = all(decoded) if decoded else None
+    if counter.missing_template:
+        evidence.token_count_note = counter.missing_template
+        return
     for record, request in zip(records, requests):
         completion, how = counter.completion_tokens(record.output_text, _known_ids(record))
         evidence.token_counts.append(TokenCount.of(record, f"{record.case_id}#{record.request_index}",

@@ -1,7 +1,9 @@
 """Token counts made independently of the target: from the model folder's own files only.
 
-Prompt: the folder's ``chat_template`` (tokenizer_config.json) rendered with jinja2, as Hugging Face
-renders it, then tokenized by a separate `tokenizers` instance; ``<s>`` is counted when the config's
+Prompt: the folder's chat template rendered with jinja2, as Hugging Face renders it (the template is
+read where Hugging Face writes it: ``chat_template.jinja``, which transformers 5 and the
+onnxruntime-genai model builder save beside the tokenizer, else ``chat_template.json``, else the
+``chat_template`` key of tokenizer_config.json), then tokenized by a separate `tokenizers` instance; ``<s>`` is counted when the config's
 ``add_bos_token`` says so (or, without that key, when tokenizer.json's post-processor adds it) and
 the rendered text does not already start with it.
 
@@ -29,9 +31,29 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _template(config: dict[str, Any]) -> str | None:
-    """The chat template: a string, or the "default" one of a named list."""
-    template = config.get("chat_template")
+def _template(config: dict[str, Any], folder: Path) -> str | None:
+    """The chat template; a file of its own wins over tokenizer_config.json's key, as in transformers."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return _usable(jinja.read_text(encoding="utf-8"))
+    for source in (_json_object(folder / "chat_template.json"), config):
+        if source is not None and "chat_template" in source:
+            return _usable(source["chat_template"])
+    return None
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HarnessError(f"{path} is not valid JSON ({error}): fix or remove it") from None
+    return value if isinstance(value, dict) else None
+
+
+def _usable(template: Any) -> str | None:
+    """A template string, or the "default" one of a named list."""
     if isinstance(template, list):
         named = {entry.get("name"): entry.get("template") for entry in template if isinstance(entry, dict)}
         template = named.get("default")
@@ -39,7 +61,7 @@ def _template(config: dict[str, Any]) -> str | None:
 
 
 class IndependentCounter:
-    """Counts prompt and completion tokens from tokenizer.json + tokenizer_config.json alone."""
+    """Counts prompt and completion tokens from the folder's tokenizer files alone."""
 
     def __init__(self, model_dir: str | Path) -> None:
         from tokenizers import Tokenizer
@@ -49,15 +71,17 @@ class IndependentCounter:
         if not config_path.is_file():
             raise HarnessError(f"{config_path} is missing: no chat template to count prompt tokens independently")
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        template = _template(config)
-        if template is None:
-            raise HarnessError(f"{config_path} has no chat_template: prompt tokens cannot be counted independently")
+        template = _template(config, folder)
+        # Without a template prompts cannot be counted; outputs can still be checked against their ids.
+        self.missing_template = "" if template is not None else (
+            f"{folder} has no chat template (chat_template.jinja, or chat_template in tokenizer_config.json): "
+            "prompt tokens cannot be counted independently")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.bos_token = _token_text(config.get("bos_token"))
         self.eos_token = _token_text(config.get("eos_token"))
         self.add_bos = self._adds_bos(config, folder)
         self.special_ids = {int(i) for i, token in self.tokenizer.get_added_tokens_decoder().items() if token.special}
-        self._template = self._compile(template)
+        self._template = self._compile(template) if template is not None else None
 
     def _adds_bos(self, config: dict[str, Any], folder: Path) -> bool:
         if "add_bos_token" in config:
@@ -78,6 +102,8 @@ class IndependentCounter:
         return environment.from_string(template)
 
     def render(self, messages: Sequence[tuple[str, str]]) -> str:
+        if self._template is None:
+            raise HarnessError(self.missing_template)
         return self._template.render(messages=[{"role": role, "content": content} for role, content in messages],
                                      bos_token=self.bos_token or "", eos_token=self.eos_token or "",
                                      add_generation_prompt=True)
