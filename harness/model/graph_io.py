@@ -9,13 +9,21 @@ the check needs a few fields of ModelProto, read here from the protobuf wire for
     TensorShapeProto.dim (1) -> .dim_value (1) | .dim_param (2)
 
 (field numbers from onnx/onnx.proto). Everything else, weights included, is skipped unread.
+``graph_nodes`` reads the top-level nodes the same way (for rope_switch.py):
+
+    GraphProto.node (1) -> NodeProto.input (1), .output (2), .op_type (4), .attribute (5)
+    AttributeProto.name (1), .t (5) -> TensorProto.dims (1), .data_type (2), .int32_data (5),
+    .int64_data (7), .raw_data (9); and scalar integer initializers (GraphProto.initializer, 5)
 """
 
 from __future__ import annotations
 
+import mmap
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
+_INT32, _INT64 = 6, 7  # TensorProto.DataType
 
 
 class GraphFormatError(ValueError):
@@ -38,6 +46,75 @@ def graph_io(data: bytes) -> tuple[dict[str, tuple[list[Any], int]], dict[str, t
             elif number == 5:
                 initializers.add(_string(_last(value, 8, memoryview(b""))))
     return inputs, outputs, initializers
+
+
+@dataclass(frozen=True)
+class Node:
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    value: int | None  # a Constant node's "value" when it is one integer, else None
+
+
+def graph_nodes(data: bytes | mmap.mmap) -> tuple[list[Node], dict[str, int]]:
+    """(the main graph's nodes in file order, its one-integer initializers by name); subgraphs are not entered."""
+    nodes: list[Node] = []
+    integers: dict[str, int] = {}
+    for field, graph in _fields(memoryview(data)):
+        if field != 7:
+            continue
+        for number, value in _fields(graph):
+            if number == 1:
+                nodes.append(_node(value))
+            elif number == 5 and (named := _tensor_integer(value)) is not None:
+                integers[named[0]] = named[1]
+    return nodes, integers
+
+
+def _node(message: memoryview) -> Node:
+    inputs, outputs, op_type, value = [], [], "", None
+    for number, field_value in _fields(message):
+        if number in (1, 2):
+            (inputs if number == 1 else outputs).append(_string(field_value))
+        elif number == 4:
+            op_type = _string(field_value)
+        elif number == 5 and _string(_last(field_value, 1, memoryview(b""))) == "value":
+            tensor = _last(field_value, 5, None)
+            named = _tensor_integer(tensor) if tensor is not None else None
+            value = named[1] if named is not None else None
+    return Node(op_type, tuple(inputs), tuple(outputs), value)
+
+
+def _tensor_integer(message: memoryview) -> tuple[str, int] | None:
+    """(name, value) of a TensorProto holding exactly one int32/int64, else None (weights included)."""
+    name, data_type, dims, ints, raw = "", 0, [], [], None
+    for number, value in _fields(message):
+        if number == 1 and isinstance(value, int):
+            dims.append(value)
+        elif number == 2:
+            data_type = value
+        elif number in (5, 7):
+            ints.extend(_packed_varints(value) if isinstance(value, memoryview) else [value])
+        elif number == 8:
+            name = _string(value)
+        elif number == 9:
+            raw = bytes(value)
+    if data_type not in (_INT32, _INT64) or any(d != 1 for d in dims):
+        return None
+    if raw is not None:
+        width = 8 if data_type == _INT64 else 4
+        return (name, int.from_bytes(raw, "little", signed=True)) if len(raw) == width else None
+    if len(ints) != 1:
+        return None
+    return name, ints[0] - (1 << 64) if ints[0] >= 1 << 63 else ints[0]  # negatives: 64-bit two's complement
+
+
+def _packed_varints(message: memoryview) -> list[int]:
+    values, position = [], 0
+    while position < len(message):
+        value, position = _varint(message, position)
+        values.append(value)
+    return values
 
 
 def _value_info(message: memoryview) -> tuple[str, tuple[list[Any], int]]:

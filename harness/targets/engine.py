@@ -22,6 +22,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.model.folder import ModelFolder, check_session_io, load_model_folder
 from harness.model.kv_cache import GrowingKV, KVCache, Placement, SharedBufferKV
+from harness.model.rope_switch import switch_length
 from harness.model.sampling import Sampler, SamplingParams
 from harness.model.tokenizer import Phi3Tokenizer
 from harness.providers import ProviderSettings, create_session, import_onnxruntime, placement_for
@@ -79,6 +80,9 @@ class Engine:
         self._eos = frozenset(self.config.eos_token_ids)
         self._run_lock = threading.Lock() if settings.serial_runs else contextlib.nullcontext()
         self.prefill_chunk = self._resolve_chunk(prefill_chunk)  # 0: the whole prompt in one Run
+        # LongRoPE graphs (Phi-3 128k, Phi-3.5, Phi-4-mini cpu/cuda builds) switch rotary caches above this
+        # total length; None: no switch in the graph (harness/model/rope_switch.py)
+        self.rope_switch = switch_length(folder.onnx_path)
         self._prefill_buffers: list[np.ndarray] = []  # reused across requests: no page faults per prompt
         self._buffers_lock = threading.Lock()
         self.load_seconds = 0.0
@@ -109,7 +113,7 @@ class Engine:
         )
         decoder = self.tokenizer.stream_decoder()
         step = _Step(self, capacity=len(prompt_ids) + max_new)
-        logits = step.prefill(prompt_ids)
+        logits = step.prefill(prompt_ids, whole=self._beyond_rope_switch(len(prompt_ids)))
         generated: list[int] = []
         while True:
             token = sampler(logits)
@@ -124,7 +128,11 @@ class Engine:
             yield TokenEvent(token, text, t_ns)
             if last:
                 break
-            logits = step.decode(token, past_length=len(prompt_ids) + len(generated) - 1)
+            total = len(prompt_ids) + len(generated)  # the next Run's sequence length
+            if self.rope_switch is not None and total == self.rope_switch + 1:  # the first Run past the switch
+                logits = step.restart(prompt_ids + generated)  # the cache holds short-factor keys: feed it all again
+            else:
+                logits = step.decode(token, past_length=total - 1)
         yield Usage(len(prompt_ids), len(generated), finish_reason, tuple(prompt_ids))
 
     def close(self) -> None:
@@ -173,6 +181,9 @@ class Engine:
                     self._prefill_buffers.append(buffer)
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _beyond_rope_switch(self, total: int) -> bool:
+        return self.rope_switch is not None and total > self.rope_switch
 
     def _resolve_chunk(self, requested: int | None) -> int:
         if requested is None:
@@ -233,11 +244,7 @@ class _Step:
         names = engine.config.names
         self.names = names
         self.binding = engine.session.io_binding()
-        self.kv: KVCache = (
-            SharedBufferKV(engine.config, capacity, engine._kv_dtype, engine._kv_placement, engine._ort)
-            if engine.kv_strategy == "shared"
-            else GrowingKV(engine.config, engine._kv_dtype, engine._kv_placement, engine._ort)
-        )
+        self.kv = self._new_kv(capacity)
         self.mask = np.ones((1, capacity), dtype=np.int64)
         self.positions = np.arange(capacity, dtype=np.int64).reshape(1, capacity)
         self.token = np.zeros((1, 1), dtype=np.int64)
@@ -248,14 +255,21 @@ class _Step:
         self._kv_bound = False
         self._decode_bound = False
 
-    def prefill(self, ids: list[int]) -> np.ndarray:
-        """Feed the prompt in chunks of ``engine.prefill_chunk`` tokens; return the last position's logits.
+    def _new_kv(self, capacity: int) -> KVCache:
+        engine = self.engine
+        if engine.kv_strategy == "shared":
+            return SharedBufferKV(engine.config, capacity, engine._kv_dtype, engine._kv_placement, engine._ort)
+        return GrowingKV(engine.config, engine._kv_dtype, engine._kv_placement, engine._ort)
+
+    def prefill(self, ids: list[int], whole: bool = False) -> np.ndarray:
+        """Feed the prompt in chunks of ``engine.prefill_chunk`` tokens (``whole``: in one Run); return
+        the last position's logits.
 
         The graph returns logits for every position it is fed (a 3,900-token prompt: 477 MiB in
         fp32); chunks bound to one reused host buffer keep that to ``chunk`` rows, and only the
         last row is kept.
         """
-        chunk = self.engine.prefill_chunk or len(ids)
+        chunk = len(ids) if whole else self.engine.prefill_chunk or len(ids)
         ort = self.engine._ort
         with self.engine.prefill_buffer(min(chunk, len(ids))) as buffer:
             for start in range(0, len(ids), chunk):
@@ -266,6 +280,17 @@ class _Step:
                 self._run(past_length=start, seq=part.shape[1])
             self._decode_bound = False
             return rows[0, -1].copy()
+
+    def restart(self, ids: list[int]) -> np.ndarray:
+        """Forget the cache and feed the whole sequence in one Run; return its last position's logits.
+
+        For LongRoPE graphs when the sequence first passes the switch (harness/model/rope_switch.py).
+        A shared buffer is reused: GroupQueryAttention treats a Run from position 0 as a first prompt
+        and overwrites it; a growing cache starts empty again.
+        """
+        if not self.kv.in_place:
+            self.kv, self._kv_bound = self._new_kv(capacity=len(ids)), False
+        return self.prefill(ids, whole=True)
 
     def decode(self, token: int, past_length: int) -> np.ndarray:
         """Feed one token after ``past_length`` cached ones; return its logits (a reused buffer)."""
