@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import cli
 from harness.model.graph_io import graph_nodes
 from harness.model.rope_switch import rope_switch_in, switch_length
 from harness.targets.base import Request, TokenEvent
@@ -85,3 +86,14 @@ def test_greedy_tokens_across_genais_4097_switch_equal_onnxruntime_genai(tiny_bu
     expected = [e.token_id for e in reference.stream(Request(prompt_ids=prompt, max_new_tokens=8, ignore_eos=True))
                 if isinstance(e, TokenEvent)]
     assert _tokens(engine, prompt, 8) == expected
+
+
+def test_doctor_names_the_switch_of_a_longrope_folder_and_nothing_for_a_plain_one(
+        low_switch_model, tiny_builds, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.providers.doctor import diagnose
+
+    assert diagnose(low_switch_model, "cpu")["model"]["rope_switch"] == LOW_SWITCH
+    assert diagnose(tiny_builds("fp32", "cpu"), "cpu")["model"]["rope_switch"] is None
+    assert cli.main(["doctor", "--model", str(low_switch_model), "--provider", "cpu"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert f"LongRoPE: rotary caches switch above {LOW_SWITCH} tokens" in printed

@@ -87,7 +87,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(_wrapped(
             f"Model         {model['path']} ({model['source']}): valid, {model['model_type']}, "
             f"{model['layers']} layers, vocab {model['vocab_size']}, context {model['context_length']}, "
-            f"built for {', '.join(model['built_for'])}", "", hang=" " * 14))
+            f"built for {', '.join(model['built_for'])}" + _rope_note(model.get("rope_switch")), "", hang=" " * 14))
     else:
         lines.append(f"Model         {model['path'] or '?'} ({model['source']}): NOT VALID: {model['error']}")
     lines += ["", "Providers (decided by creating a session on the model)"]
@@ -168,6 +168,13 @@ def _render_proof(report: dict[str, Any]) -> list[str]:
         f"device kind {proof['device_kind']}, strict {'on' if proof['strict'] else 'off'}"
     )
     return lines
+
+
+def _rope_note(switch: int | None) -> str:
+    if switch is None:
+        return ""
+    return (f"; LongRoPE: rotary caches switch above {switch:,} tokens (a longer prompt is one Run; "
+            f"crossing while generating re-feeds the sequence)")
 
 
 def _wrapped(text: str, indent: str, hang: str = "  ") -> str:

@@ -85,6 +85,7 @@ def _proven(chosen: str, proof: dict[str, Any], choice: dict[str, Any]) -> str:
 def model_section(model: Path | str | None, source: str = "--model") -> dict[str, Any]:
     """Validate the model folder (``source`` says where it came from: --model, or the embedded default)."""
     from harness.model.folder import load_model_folder
+    from harness.model.rope_switch import switch_length
 
     section: dict[str, Any] = {"path": None, "source": source if model else "embedded tiny Phi-3",
                                "valid": False, "error": None}
@@ -109,6 +110,7 @@ def model_section(model: Path | str | None, source: str = "--model") -> dict[str
         vocab_size=config.vocab_size,
         context_length=config.context_length,
         built_for=[name for entry in config.provider_options for name in entry] or ["cpu"],
+        rope_switch=switch_length(folder.onnx_path),  # LongRoPE: rotary caches switch above this length
     )
     return section
 
