@@ -80,7 +80,7 @@ class Engine:
         self._eos = frozenset(self.config.eos_token_ids)
         self._run_lock = threading.Lock() if settings.serial_runs else contextlib.nullcontext()
         self.prefill_chunk = self._resolve_chunk(prefill_chunk)  # 0: the whole prompt in one Run
-        # LongRoPE graphs (Phi-3 128k, Phi-3.5, Phi-4-mini cpu/cuda builds) switch rotary caches above this
+        # LongRoPE graphs (Phi-3 128k and Phi-3.5 cpu/cuda builds) switch rotary caches above this
         # total length; None: no switch in the graph (harness/model/rope_switch.py)
         self.rope_switch = switch_length(folder.onnx_path)
         self._prefill_buffers: list[np.ndarray] = []  # reused across requests: no page faults per prompt
