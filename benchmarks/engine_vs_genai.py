@@ -10,8 +10,9 @@ own CPU-time account. Rounds alternate between two machine states:
 In every round each engine serves one request (the order alternates), so drift hits both alike.
 A worker's CPU time for a request runs from its start to the start of its next request: the time
 its thread pool spins after returning counts against it. Per state this prints, per engine, decode
-tok/s, TTFT and CPU ms per request (median and IQR), the ratios ours / genai (median and IQR of
-the per-round ratios), and a warning for every figure whose IQR exceeds 10 % of its median.
+tok/s, TTFT, CPU ms per request and the cores it kept busy (CPU time over the request's wall time),
+each as median and IQR; the ratios ours / genai (median and IQR of the per-round ratios); and a
+warning for every figure whose IQR exceeds 10 % of its median.
 
 Goal in both states: decode >= 1.2x genai, TTFT <= 0.7x genai, CPU per request <= genai's.
 
@@ -88,7 +89,7 @@ def worker(kind: str, precision: str, prompt_tokens: int, new_tokens: int, overr
         if not record.ok:
             print(json.dumps({"error": record.error}), flush=True)
             return 1
-        print(json.dumps({"ttft_s": record.ttft_s, "decode_tok_s": record.decode_tok_s,
+        print(json.dumps({"ttft_s": record.ttft_s, "decode_tok_s": record.decode_tok_s, "e2e_s": record.e2e_s,
                           "cpu_of_previous_s": cpu_of_previous}), flush=True)
     return 0
 
@@ -166,7 +167,8 @@ class Worker:
         if "error" in reply:
             sys.exit(f"{self.name} failed: {reply['error']}")
         self._close_previous(reply)
-        self.samples.append({"ttft_s": reply["ttft_s"], "decode_tok_s": reply["decode_tok_s"], "state": state})
+        self.samples.append({"ttft_s": reply["ttft_s"], "decode_tok_s": reply["decode_tok_s"], "e2e_s": reply["e2e_s"],
+                             "state": state})
 
     def finish(self) -> None:
         self._close_previous(self._ask("end"))
@@ -243,6 +245,8 @@ def report(precision: str, workers: list[Worker], genai: Worker, load_seen: dict
                 ("decode", [r["decode_tok_s"] for r in rows], 1, "tok/s", ""),
                 ("TTFT", [r["ttft_s"] for r in rows], 1000, "ms", ""),
                 ("CPU", cpu, 1000, "ms/req", ""),
+                # CPU time over the request's wall time: how many cores the engine kept busy
+                ("cores", [r["cpu_s"] / r["e2e_s"] for r in rows if "cpu_s" in r and r["e2e_s"]], 1, "busy", ""),
             ])
         base = [s for s in genai.samples if s["state"] == state]
         for w in workers:
