@@ -102,6 +102,7 @@ class SuiteSession:
         self._telemetry_writer = TelemetryWriter(run_dir)
         self._probe = make_probe_fn(self.model_dir, config.provider_settings)
         self._verdicts: dict[tuple[str, str], Verdict] = {}
+        self._frames: dict[str, tuple[tuple[int, int], pd.DataFrame, pd.DataFrame]] = {}  # see frames()
         self._sampler_cost = {"cpu_s": 0.0, "wall_s": 0.0, "samples": 0}
         self._environment = collect_environment(
             self.model_dir, providers, run_id=self.run_id,
@@ -261,11 +262,20 @@ class SuiteSession:
     # -- judging ------------------------------------------------------------------------------
 
     def frames(self, provider: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The provider's records and telemetry so far, as frames (copies: a judge may change its own).
+
+        Built again only when something was measured since: the checklist judges its items one after
+        another from the same measurements, and building the frames was most of a verdict's cost.
+        """
         with self._lock:
+            measured = (len(self.records), len(self.samples))  # both lists only grow
             records = [r for r in self.records if r.provider == provider]
-            samples = list(self.samples)
-        prefix = f"{provider}-"
-        return records_to_frame(records), telemetry_to_frame([s for s in samples if s.label.startswith(prefix)])
+            samples = [s for s in self.samples if s.label.startswith(f"{provider}-")]
+        built = self._frames.get(provider)
+        if built is None or built[0] != measured:
+            built = (measured, records_to_frame(records), telemetry_to_frame(samples))
+            self._frames[provider] = built
+        return built[1].copy(), built[2].copy()
 
     def target_kind(self, provider: str) -> str:
         return "http" if provider == REMOTE and self.remote_options is not None else "engine"
