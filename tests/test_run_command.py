@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_run import SMALL_MATRIX, run_cli, run_cli_captured
+from cli_run import SMALL_MATRIX, Result, run_cli, run_cli_captured
 
 from harness.judge.table import CHECKS
 from harness.measure.results import load_checklist, load_records
@@ -21,15 +21,12 @@ from harness.suite.runner import child_environment
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "run", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
-
-
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    """The quick config through `main` (its suites in their real pytest child); the installed command
+    as a process is tested where the process is the point (test_fault_injection_process.py)."""
     out = tmp_path_factory.mktemp("run") / "quick"
-    return _run("--config", "configs/quick.toml", "--out", str(out)), out
+    return run_cli_captured("run", "--config", str(REPO / "configs" / "quick.toml"), "--out", str(out)), out
 
 
 def test_quick_run_passes_and_judges_every_checklist_item(quick_run) -> None:
@@ -63,7 +60,7 @@ def test_quick_run_ends_on_summary_checklist_and_gate_in_100_columns(quick_run) 
     assert max(len(line) for line in lines) <= 100
     assert "SKIPPED" not in result.stdout and "PASSED" not in result.stdout  # -q, reasons in the checklist
     assert result.stdout.index("Request throughput") < result.stdout.index("phi3-harness checklist")
-    assert "\x1b[" not in result.stdout  # a pipe gets no colour
+    assert "\x1b[" not in result.stdout  # not a terminal: no colour
 
 
 @pytest.fixture(scope="module")
