@@ -244,6 +244,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lock.close()
     stop = config.stash.get(_STOP_KEY, None)  # None when pytest_configure refused the session
     if stop is not None:
+        stop.uninstall()
         stop.report_error()  # last, so it is the one line on stderr
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from suites_in_process import SUITES, run_suites_in_process
 
 from harness.measure.results import load_checklist, load_records
 from harness.model.tiny.build import build_tiny_model
 from harness.model.tokenizer import Phi3Tokenizer
 
-REPO = Path(__file__).resolve().parents[1]
 NEW_TOKENS = 64  # enough greedy tokens that every prompt's output meets several byte runs
 
 
@@ -28,13 +28,12 @@ def byte_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def suite_run(byte_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
     run_dir = tmp_path_factory.mktemp("bytes-run") / "run"
-    exit_code = pytest.main([
-        str(REPO / "suites" / "test_responses.py"), str(REPO / "suites" / "test_checklist.py"),
-        "-k", "real_responses or token_counting", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
-        "--model", str(byte_model), "--provider", "cpu", "--set", f"matrix.max_new_tokens={NEW_TOKENS}",
-        "--results-dir", str(run_dir), "--no-report", "-p", "no:cacheprovider", "-q", "--import-mode=importlib",
-    ])
-    return int(exit_code), run_dir
+    exit_code = run_suites_in_process(
+        SUITES / "test_responses.py", SUITES / "test_checklist.py", "-k", "real_responses or token_counting",
+        "--model", byte_model, "--provider", "cpu", "--set", f"matrix.max_new_tokens={NEW_TOKENS}",
+        "--results-dir", run_dir, "--no-report",
+    )
+    return exit_code, run_dir
 
 
 def test_responses_suite_passes_on_the_byte_emitting_model(suite_run: tuple[int, Path]) -> None:

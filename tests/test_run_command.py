@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cli_run import SMALL_MATRIX, Result, run_cli, run_cli_captured
+from suites_in_process import SUITES, run_suites_in_process
 
 from harness.judge.table import CHECKS
 from harness.measure.results import load_checklist, load_records
@@ -187,20 +188,30 @@ def test_a_broken_model_folder_is_one_line_before_anything_runs(tmp_path: Path, 
     assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
 
 
-def test_plain_pytest_on_a_model_that_does_not_load_fails_model_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "model"
+@pytest.fixture(scope="module")
+def broken_model_suites(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Plain `pytest suites/` (in this process) on a model folder without its weights; the signal
+    handlers of this process before and after."""
+    broken = tmp_path_factory.mktemp("broken") / "model"
     shutil.copytree(tiny_model_dir, broken)
     (broken / "model.onnx.data").unlink()
-    out = tmp_path / "r"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "--model", str(broken),
-         "--provider", "cpu", "--results-dir", str(out), "--no-report"],
-        capture_output=True, text=True, timeout=240, cwd=REPO, env=child_environment(),
-    )
-    assert result.returncode == 1
+    out = broken.parent / "r"
+    before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+    code = run_suites_in_process(SUITES, "--model", broken, "--provider", "cpu", "--results-dir", out, "--no-report")
+    return code, out, before, [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+
+
+def test_plain_pytest_on_a_model_that_does_not_load_fails_model_loads(broken_model_suites) -> None:
+    code, out, _, _ = broken_model_suites
+    assert code == 1
     verdicts = {v.check: v for v in load_checklist(out)}
     assert verdicts["model_loads"].verdict == "fail" and "model.onnx.data" in verdicts["model_loads"].reason
     assert all(v.verdict == "skip" and "did not load" in v.reason for k, v in verdicts.items() if k != "model_loads")
+
+
+def test_suites_run_by_pytest_main_give_this_process_its_signal_handlers_back(broken_model_suites) -> None:
+    _, _, before, after = broken_model_suites  # the suites take SIGINT/SIGTERM to stop cleanly, then return them
+    assert after == before
 
 
 def test_an_explicitly_named_provider_that_is_not_usable_stops_the_run(tmp_path: Path, capsys) -> None:

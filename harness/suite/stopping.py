@@ -29,13 +29,22 @@ class StopState:
     def __init__(self) -> None:
         self.signal_name: str | None = None
         self.error: str | None = None
+        self._previous: dict[int, object] = {}
 
     def install(self) -> None:
         """Take over the stop signals (main thread only; elsewhere, pytest's defaults stay)."""
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in _SIGNALS:
-            signal.signal(signum, self._on_signal)
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def uninstall(self) -> None:
+        """Give the stop signals back: a session run by pytest.main in a longer-lived process
+        (the harness's own tests) leaves that process's handlers as it found them."""
+        for signum, handler in self._previous.items():
+            if handler is not None:  # None: not set from Python, nothing to give back
+                signal.signal(signum, handler)
+        self._previous.clear()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.signal_name is not None:
