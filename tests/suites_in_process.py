@@ -17,6 +17,11 @@ SUITES = REPO / "suites"
 
 
 def run_suites_in_process(*args: str | Path) -> int:
-    """pytest's exit status for `pytest ARGS` from the repository root (name suites/ or its files in ARGS)."""
+    """pytest's exit status for `pytest ARGS` from the repository root (name suites/ or its files in ARGS).
+
+    In a pytest-xdist worker pytest-benchmark switches itself off and warns, into this session's
+    summary; these sessions read the run folder, never benchmark timings, so the warning is dropped.
+    """
     return int(pytest.main([*map(str, args), "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
-                            "-p", "no:cacheprovider", "-q", "--import-mode=importlib"]))
+                            "-p", "no:cacheprovider", "-q", "--import-mode=importlib",
+                            "-W", "ignore::pytest_benchmark.logger.PytestBenchmarkWarning"]))
