@@ -214,13 +214,24 @@ def test_report_out_is_exclusive_and_overwrite_replaces_only_report_files(capsys
     assert (out / "index.html").is_file() and (out / LOCK_NAME).is_file()
 
 
-def test_links_planted_in_a_run_folder_are_replaced_not_followed(capsys, tmp_path: Path) -> None:
-    run = copy_run(FAST, tmp_path)
-    victim = tmp_path / "victim.txt"
+@pytest.fixture(scope="module")
+def damaged_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path, Path]:
+    """`report RUN` into a copy of cpu-fast with two damages that do not touch each other: links
+    planted where the report writes (to a victim file), and a benchmark.json that is not JSON.
+    One render (about a second here) for the next two tests."""
+    tmp = tmp_path_factory.mktemp("damaged")
+    run = copy_run(FAST, tmp)
+    victim = tmp / "victim.txt"
     victim.write_text("keep")
     for name in ("index.html", "latency.csv", "telemetry.png", "checklist.json.tmp"):
         (run / name).symlink_to(victim)
-    assert main(["report", str(run)]) == 0
+    (run / "benchmark.json").write_bytes(b"\xff{")
+    return main(["report", str(run)]), run, victim
+
+
+def test_links_planted_in_a_run_folder_are_replaced_not_followed(damaged_report: tuple[int, Path, Path]) -> None:
+    code, run, victim = damaged_report
+    assert code == 0
     write_json(run / "checklist.json", json.loads((run / "checklist.json").read_text()))
     assert victim.read_text() == "keep"
     assert not (run / "index.html").is_symlink() and (run / "index.html").stat().st_size > 1000
@@ -248,8 +259,7 @@ def test_report_on_a_damaged_run_file_names_it(capsys, tmp_path: Path, name: str
     assert code == 2 and expected in err
 
 
-def test_report_on_a_damaged_benchmark_json_notes_it_on_the_page(capsys, tmp_path: Path) -> None:
-    run = copy_run(FAST, tmp_path)
-    (run / "benchmark.json").write_bytes(b"\xff{")
-    assert main(["report", str(run)]) == 0
+def test_report_on_a_damaged_benchmark_json_notes_it_on_the_page(damaged_report: tuple[int, Path, Path]) -> None:
+    code, run, _ = damaged_report
+    assert code == 0
     assert "benchmark.json is not valid JSON" in (run / "index.html").read_text()
