@@ -122,9 +122,9 @@ class GenerationPool:
             generation.post(ApiError(500, f"generation failed: {type(error).__name__}"))
             outcome = Outcome("failed", 0, 0)
         finally:
-            with self._lock:
-                self._in_flight.discard(generation)
+            with self._lock:  # recorded before it leaves: whoever sees it gone (``active``) finds its outcome
                 self.recent.append(outcome)
+                self._in_flight.discard(generation)
             generation.post(END)
 
     def _generate(self, generation: Generation, params: ChatParams) -> Outcome:
