@@ -58,3 +58,13 @@ def test_without_any_template_prompts_are_not_counted_but_outputs_are_still_chec
         counter.prompt_tokens(MESSAGES)
     ids = counter.tokenizer.encode("the moon", add_special_tokens=False).ids
     assert counter.decodes_to("the moon", ids) and not counter.decodes_to("the sun", ids)
+
+
+@pytest.mark.parametrize("content", [b"{% for m in messages %}", b"\xff\xfe not utf-8"])
+def test_a_broken_chat_template_jinja_is_one_line_not_a_traceback(tiny_builds, tmp_path: Path, content: bytes) -> None:
+    folder, _ = _tokenizer_folder(tiny_builds("fp32", "cpu"), tmp_path / "broken", with_key=False)
+    (folder / "chat_template.jinja").write_bytes(content)
+    with pytest.raises(HarnessError) as caught:
+        IndependentCounter(folder)
+    message = str(caught.value)
+    assert "\n" not in message and ("chat_template.jinja is not UTF-8" in message or "chat template is not valid jinja" in message)

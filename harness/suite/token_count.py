@@ -35,7 +35,10 @@ def _template(config: dict[str, Any], folder: Path) -> str | None:
     """The chat template; a file of its own wins over tokenizer_config.json's key, as in transformers."""
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():
-        return _usable(jinja.read_text(encoding="utf-8"))
+        try:
+            return _usable(jinja.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            raise HarnessError(f"{jinja} is not UTF-8 text ({error.reason}): re-copy it from the model") from None
     for source in (_json_object(folder / "chat_template.json"), config):
         if source is not None and "chat_template" in source:
             return _usable(source["chat_template"])
@@ -99,7 +102,10 @@ class IndependentCounter:
 
         environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         environment.globals["raise_exception"] = raise_exception
-        return environment.from_string(template)
+        try:
+            return environment.from_string(template)
+        except TemplateError as error:
+            raise HarnessError(f"the folder's chat template is not valid jinja ({error}): fix or re-copy it") from None
 
     def render(self, messages: Sequence[tuple[str, str]]) -> str:
         if self._template is None:
