@@ -3,9 +3,15 @@
 Each engine runs in its own worker process, so each has its own ONNX Runtime thread pools and its
 own CPU-time account. Rounds alternate between two machine states:
 
-- quiet: nothing added (other processes on the machine still run: the load average is printed);
+- quiet: nothing added (other processes on the machine still run: what they used is printed);
 - loaded: one busy-looping process per core, started by this benchmark, paused (SIGSTOP) during
   quiet rounds, killed at the end and bounded by a deadline in any case.
+
+Rounds last milliseconds, so the 1-minute load average cannot tell the two states apart. Instead,
+around every round the benchmark reads the machine's CPU accounting (/proc/stat through psutil) and
+the CPU time of its own processes; per state it prints how many cores were busy while measuring and
+whose they were: the engines, the background load, everything else on the machine, and the time
+the hypervisor took (steal).
 
 In every round each engine serves one request (the order alternates), so drift hits both alike.
 A worker's CPU time for a request runs from its start to the start of its next request: the time
@@ -38,7 +44,11 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 STATES = ("quiet", "loaded")
 FLOOR_REQUESTS = 3  # profiled requests of the shared-kernel floor
@@ -188,6 +198,69 @@ class Worker:
         return json.loads(answer)
 
 
+@dataclass
+class MachineLoad:
+    """CPU seconds spent on the whole machine during one state's rounds, and by whom."""
+
+    wall_s: float = 0.0
+    busy_s: float = 0.0  # every core's non-idle time (steal excluded)
+    steal_s: float = 0.0  # taken by the hypervisor for other guests: a shared host's noise
+    engines_s: float = 0.0  # this benchmark's worker processes
+    load_s: float = 0.0  # its background load processes
+    rounds: int = 0
+
+    def line(self) -> str:
+        if not self.wall_s:
+            return "no rounds measured"
+        cores = psutil.cpu_count() or 1
+        share = {name: seconds / self.wall_s for name, seconds in
+                 (("busy", self.busy_s), ("engines", self.engines_s), ("load", self.load_s), ("steal", self.steal_s))}
+        rest = share["busy"] - share["engines"] - share["load"]
+        return (f"{share['busy']:.2f} of {cores} cores busy over {self.rounds} rounds ({self.wall_s:.2f} s): "
+                f"engines {share['engines']:.2f}, background load {share['load']:.2f}, "
+                f"other processes {max(rest, 0.0):.2f}; steal {share['steal']:.2f}")
+
+
+@dataclass
+class LoadMeter:
+    """Snapshots before and after a round; adds the round's CPU use to its state's total."""
+
+    engine_pids: list[int]
+    load_pids: list[int]
+    seen: dict[str, MachineLoad] = field(default_factory=lambda: {state: MachineLoad() for state in STATES})
+
+    def snapshot(self) -> tuple[float, ...]:
+        times = psutil.cpu_times()
+        steal = getattr(times, "steal", 0.0)
+        # On Linux, guest time is already counted in user and nice: summing every field counts it twice.
+        guest = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        busy = sum(times) - guest - idle - steal
+        return time.monotonic(), busy, steal, _cpu_of(self.engine_pids), _cpu_of(self.load_pids)
+
+    def add(self, state: str, before: tuple[float, ...], after: tuple[float, ...]) -> None:
+        total = self.seen[state]
+        wall, busy, steal, engines, load = (b - a for a, b in zip(before, after))
+        total.wall_s += wall
+        total.busy_s += busy
+        total.steal_s += steal
+        total.engines_s += engines
+        total.load_s += load
+        total.rounds += 1
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (from /proc/<pid>/stat)."""
+    seconds = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds += times.user + times.system
+    return seconds
+
+
 class BackgroundLoad:
     """One busy-looping process per core; paused and resumed with signals, bounded by a deadline."""
 
@@ -233,11 +306,10 @@ def _rows(name: str, state: str, warnings: list[str], figures: list[tuple[str, l
         print(f"  {label:<12} {metric:<6} {text}" + (f"  goal {goal}" if goal else ""))
 
 
-def report(precision: str, workers: list[Worker], genai: Worker, load_seen: dict[str, list[float]]) -> None:
+def report(precision: str, workers: list[Worker], genai: Worker, load_seen: dict[str, MachineLoad]) -> None:
     for state in STATES:
         warnings: list[str] = []
-        loads = load_seen[state]
-        print(f"\n== {precision}, {state}: load average (1 min) while measuring {min(loads):.2f} .. {max(loads):.2f}")
+        print(f"\n== {precision}, {state}: {load_seen[state].line()}")
         for w in workers:
             rows = [s for s in w.samples if s["state"] == state]
             cpu = [r["cpu_s"] for r in rows if "cpu_s" in r]
@@ -271,7 +343,7 @@ def bench(args: argparse.Namespace, precision: str) -> None:
     genai = Worker("genai", "genai", args, "")
     workers.append(genai)
     load = BackgroundLoad(os.cpu_count() or 1)
-    load_seen: dict[str, list[float]] = {state: [] for state in STATES}
+    meter = LoadMeter([w.process.pid for w in workers], [p.pid for p in load.processes])
     try:
         for state in STATES:  # warm-up in both states, not recorded
             (load.resume if state == "loaded" else load.pause)()
@@ -282,9 +354,10 @@ def bench(args: argparse.Namespace, precision: str) -> None:
             state = STATES[round_index % 2]
             (load.resume if state == "loaded" else load.pause)()
             order = workers if (round_index // 2) % 2 == 0 else list(reversed(workers))
+            before = meter.snapshot()
             for w in order:
                 w.request(state)
-            load_seen[state].append(os.getloadavg()[0])
+            meter.add(state, before, meter.snapshot())
     finally:
         load.stop()
         for w in workers:
@@ -293,7 +366,7 @@ def bench(args: argparse.Namespace, precision: str) -> None:
         w.samples = [s for s in w.samples if s["state"] is not None]
     print(f"\n{precision}: prompt {args.prompt_tokens} tokens, {args.new_tokens} new, {args.rounds} rounds per state,"
           f" background load {os.cpu_count()} busy processes")
-    report(precision, workers, genai, load_seen)
+    report(precision, workers, genai, meter.seen)
     report_floor(precision, measure_floor(args), genai)
 
 
