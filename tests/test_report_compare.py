@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fixtures_reports import cli_report
+from fixtures_reports import cli_report, fast_in_place  # noqa: F401 (fixture)
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.compare import comparison_plot_size
@@ -91,25 +91,29 @@ def test_cases_pair_on_their_fields_not_their_ids(tmp_path):
     assert comparison.only_baseline == [P16] and comparison.only_current == ["whatever"]
 
 
+# The baseline of the commands below is cpu-fast with its own report (as `run` leaves a run folder):
+# its plots are copied, not drawn again (test_plot_reuse.py proves when that is allowed).
+
+
 @pytest.fixture(scope="module")
-def slow_gate(tmp_path_factory) -> tuple[int, str]:
+def slow_gate(tmp_path_factory, fast_in_place) -> tuple[int, str]:
     """`report cpu-slow --baseline cpu-fast --fail-on-regression 10`, run once for several tests."""
-    return cli_report(str(SLOW), "--baseline", str(FAST), "--fail-on-regression", "10",
+    return cli_report(str(SLOW), "--baseline", str(fast_in_place.run), "--fail-on-regression", "10",
                       "--out", str(tmp_path_factory.mktemp("slow") / "cmp"))
 
 
 @pytest.fixture(scope="module")
-def three_runs(tmp_path_factory) -> tuple[int, str, Path]:
+def three_runs(tmp_path_factory, fast_in_place) -> tuple[int, str, Path]:
     """`report cpu-fast-again cpu-other-model --baseline cpu-fast --fail-on-regression 25
     --allow-mismatch`: two comparisons on one page, the second of runs that differ (model,
     ONNX Runtime), neither with a regression; cpu-other-model's has 3 inconclusive metrics."""
     out = tmp_path_factory.mktemp("three") / "cmp"
-    code, printed = cli_report(str(FAST_AGAIN), str(OTHER_MODEL), "--baseline", str(FAST),
+    code, printed = cli_report(str(FAST_AGAIN), str(OTHER_MODEL), "--baseline", str(fast_in_place.run),
                                "--fail-on-regression", "25", "--allow-mismatch", "--out", str(out))
     return code, printed, out
 
 
-def test_command_exit_codes_follow_the_verdicts(slow_gate, three_runs, tmp_path, capsys):
+def test_command_exit_codes_follow_the_verdicts(slow_gate, three_runs, fast_in_place, tmp_path, capsys):
     code, out = slow_gate
     assert code == 1 and "regression gate cpu-slow vs cpu-fast: FAIL at 10 %" in out
     # inconclusive metrics alone pass the gate (exit 0) ...
@@ -117,7 +121,7 @@ def test_command_exit_codes_follow_the_verdicts(slow_gate, three_runs, tmp_path,
     assert code == 0 and "regression gate cpu-other-model vs cpu-fast: PASS at 25 % (0 regression, 3 inconclusive)" in out
     assert "regression gate cpu-fast-again vs cpu-fast: PASS at 25 % (0 regression" in out
     # ... unless --fail-on-inconclusive: then they alone fail it
-    code, out = _gate(tmp_path, capsys, NOISY, FAST, "--fail-on-regression", "10", "--fail-on-inconclusive")
+    code, out = _gate(tmp_path, capsys, NOISY, fast_in_place.run, "--fail-on-regression", "10", "--fail-on-inconclusive")
     assert code == 1 and re.search(r"regression gate cpu-noisy vs cpu-fast: FAIL at 10 % \(0 regression, [1-9]\d* inconclusive\)", out)
 
 

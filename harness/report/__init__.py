@@ -64,6 +64,7 @@ def build_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> 
 
 def _write_run_report(run: RunData, tables: RunTables, out: Path) -> Path:
     from harness.report.html import render_run_page
+    from harness.report.plot_reuse import reuse_plots, write_manifest
     from harness.report.plots import render_plots
 
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,8 @@ def _write_run_report(run: RunData, tables: RunTables, out: Path) -> Path:
     sweep = sweep_table(run.records, slo_limits(run.environment))
     if not sweep.empty:
         atomic_write(out / "sweep.csv", sweep.to_csv(index=False))
-    plots = render_plots(run, tables, out)
+    plots = reuse_plots(run, out) or render_plots(run, tables, out)  # `run` drew them already: see plot_reuse
+    write_manifest(run, out, plots)
     index = out / "index.html"
     files = list(dict.fromkeys(["index.html", *run_files(out)]))  # written into the run folder: every run file
     atomic_write(index, render_run_page(run, tables, plots, files, goodput, sweep))

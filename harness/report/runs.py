@@ -9,6 +9,7 @@ HarnessError: a report must not quietly present an altered run.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class RunData:
     benchmark: dict[str, Any] | None
     missing: list[str] = field(default_factory=list)  # files absent from the folder
     notes: list[str] = field(default_factory=list)  # damage found while reading
+    inputs_sha256: dict[str, str] = field(default_factory=dict)  # per results file: what plots.json keys on
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -62,6 +64,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if not present:
         raise HarnessError(f"no results files in {path}: expected some of {', '.join(RUN_FILES)}; pass a run folder")
     notes: list[str] = []
+    inputs_sha256 = {name: _sha256(path / name) for name in sorted(present)}
 
     def read(name: str, loader: Callable[[Path], T], default: T) -> T:
         if name not in present:
@@ -91,7 +94,15 @@ def load_run(run_dir: str | Path) -> RunData:
         benchmark=_read_benchmark(path / BENCHMARK_FILE, notes),
         missing=[name for name in RUN_FILES if name not in present],
         notes=notes,
+        inputs_sha256=inputs_sha256,
     )
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:  # its loader reports it; a fingerprint of an unreadable file matches nothing
+        return "unreadable"
 
 
 def normalise_records(frame: pd.DataFrame) -> pd.DataFrame:
