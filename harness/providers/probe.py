@@ -86,6 +86,12 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
     ``settings`` carries the provider options, threads and strict mode to probe with (from the run
     config: ``config.provider_settings(name)``); profiling is never on for a probe.
     """
+    return probe_with_session(name, model_path, settings, runtime)[0]
+
+
+def probe_with_session(name: str, model_path: Path | str, settings: ProviderSettings | None = None,
+                       runtime: OrtRuntime | None = None) -> tuple[ProbeResult, Any]:
+    """``probe``, and the session it created when the provider is usable (else None)."""
     settings = dataclasses.replace(settings or ProviderSettings(name=name), profile_prefix=None)
     if settings.name != short_name(name):
         raise HarnessError(f"probe({name!r}) was given settings for {settings.name!r}: pass settings for the same provider")
@@ -94,11 +100,11 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
     try:
         attachment = attachment_for(settings, runtime)
     except HarnessError as error:  # options this ORT cannot take (e.g. QNN 2.x beside an old onnxruntime)
-        return ProbeResult(settings.name, ep, "failing", str(error))
+        return ProbeResult(settings.name, ep, "failing", str(error)), None
     found = dict(notes=attachment.notes, unverified=attachment.unverified)
     absent = not_installed_reason(settings, runtime, attachment)
     if absent:  # how it would be attached says nothing while it is absent
-        return ProbeResult(settings.name, ep, "not_installed", absent)
+        return ProbeResult(settings.name, ep, "not_installed", absent), None
     session, failure, logged, seconds = _try_session(model_onnx_path(model_path), settings, runtime, attachment)
     if session is None:
         text = str(failure).strip() or type(failure).__name__
@@ -109,18 +115,19 @@ def probe(name: str, model_path: Path | str, settings: ProviderSettings | None =
             reason = session_error(model_path, settings, failure)
         else:
             reason = f"{ep} failed to create a session: {one_line(text)}"
-        return ProbeResult(settings.name, ep, "failing", reason, detail, True, (), seconds, **found)
+        return ProbeResult(settings.name, ep, "failing", reason, detail, True, (), seconds, **found), None
     got = tuple(session.get_providers())
     if ep not in got:
         said = summarise_ort_log(logged) or "ORT gave no error"
         reason = f"{ep} is installed but ORT dropped it and ran on {', '.join(got)}: {said}"
-        return ProbeResult(settings.name, ep, "failing", reason, logged, True, got, seconds, **found)
+        return ProbeResult(settings.name, ep, "failing", reason, logged, True, got, seconds, **found), None
     # the session's list names the fallback behind the requested EP (e.g. "DmlExecutionProvider, then
     # CPUExecutionProvider"); saying the EP twice when it is the only one reads like a typo
     others = [name for name in got if name != ep]
     reason = f"session created on {ep}" + (f" (then {', '.join(others)} for what it cannot run)" if others else "")
-    return ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds, **found,
-                       threading=threading_in_effect(session), huge_pages=huge_pages_in_effect(session))
+    result = ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds, **found,
+                         threading=threading_in_effect(session), huge_pages=huge_pages_in_effect(session))
+    return result, session
 
 
 def _try_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntime,
@@ -140,14 +147,38 @@ def _try_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntim
 ProbeFn = Callable[[str], ProbeResult]
 
 
-def make_probe_fn(model_path: Path | str, settings_for: Callable[[str], ProviderSettings] | None = None) -> ProbeFn:
-    """A probe bound to one model (and e.g. ``config.provider_settings``), remembering its answers."""
-    cache: dict[str, ProbeResult] = {}
+class ProbeCache:
+    """A probe bound to one model (and e.g. ``config.provider_settings``), remembering its answers.
 
-    def probe_fn(name: str) -> ProbeResult:
+    With ``keep_sessions``, the session that showed a provider usable is kept until
+    ``take_session`` hands it over: the suites run on it instead of opening the model a second
+    time (on a laptop's GPU, seconds and a second copy of the weights in flight).
+    """
+
+    def __init__(self, model_path: Path | str, settings_for: Callable[[str], ProviderSettings] | None = None,
+                 keep_sessions: bool = False) -> None:
+        self._model_path = model_path
+        self._settings_for = settings_for
+        self._keep = keep_sessions
+        self._results: dict[str, ProbeResult] = {}
+        self._sessions: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> ProbeResult:
         key = short_name(name)
-        if key not in cache:
-            cache[key] = probe(key, model_path, settings_for(key) if settings_for else None)
-        return cache[key]
+        if key not in self._results:
+            settings = self._settings_for(key) if self._settings_for else None
+            result, session = probe_with_session(key, self._model_path, settings)
+            self._results[key] = result
+            if self._keep and session is not None:
+                self._sessions[key] = session
+        return self._results[key]
 
-    return probe_fn
+    def take_session(self, name: str) -> Any:
+        """The usable probe session of ``name`` (once; None if not kept or already taken)."""
+        return self._sessions.pop(short_name(name), None)
+
+
+def make_probe_fn(model_path: Path | str, settings_for: Callable[[str], ProviderSettings] | None = None,
+                  keep_sessions: bool = False) -> ProbeCache:
+    """A ``ProbeCache`` (callable like ``probe``) for one model; see ProbeCache."""
+    return ProbeCache(model_path, settings_for, keep_sessions)

@@ -100,7 +100,8 @@ class SuiteSession:
         self._lock = threading.Lock()
         self._writer = ResultsWriter(run_dir)
         self._telemetry_writer = TelemetryWriter(run_dir)
-        self._probe = make_probe_fn(self.model_dir, config.provider_settings)
+        # keep_sessions: the session that showed a provider usable becomes its engine's (one model load, not two)
+        self._probe = make_probe_fn(self.model_dir, config.provider_settings, keep_sessions=True)
         self._verdicts: dict[tuple[str, str], Verdict] = {}
         self._frames: dict[str, tuple[tuple[int, int], pd.DataFrame, pd.DataFrame]] = {}  # see frames()
         self._sampler_cost = {"cpu_s": 0.0, "wall_s": 0.0, "samples": 0}
@@ -133,7 +134,9 @@ class SuiteSession:
             try:
                 probe = self._probe(provider)
                 if probe.usable:
-                    state.engine = Engine.load(self.model_dir, self.config.provider_settings(provider))
+                    state.engine = Engine.load(self.model_dir, self.config.provider_settings(provider),
+                                               session=self._probe.take_session(provider),
+                                               session_seconds=probe.seconds)
             except HarnessError as error:  # a broken model folder, or a session the model cannot run in
                 state.evidence.load_error = str(error)
                 raise ModelLoadFailed(str(error)) from None

@@ -94,13 +94,25 @@ class Engine:
         settings: ProviderSettings | None = None,
         kv_strategy: str = "auto",
         prefill_chunk: int | None = None,
+        session: Any = None,
+        session_seconds: float = 0.0,
     ) -> "Engine":
-        """Open a model folder on a provider (commands resolve ``--model`` to a folder first)."""
+        """Open a model folder on a provider (commands resolve ``--model`` to a folder first).
+
+        ``session``: one already opened on this folder's graph with these ``settings`` (the provider
+        probe's, harness/providers/probe.py), used instead of opening the model again;
+        ``session_seconds``, what opening it took, counts in ``load_seconds``. A session opened for
+        profiling is never passed: profiling is fixed when ORT creates a session.
+        """
         started = time.perf_counter()
         folder = load_model_folder(model_dir)
         settings = settings or ProviderSettings()
-        engine = cls(folder, create_session(folder.onnx_path, settings), settings, kv_strategy, prefill_chunk)
-        engine.load_seconds = time.perf_counter() - started
+        if session is not None and settings.profile_prefix is not None:
+            raise HarnessError("Engine.load: a profiled engine needs its own session (profiling is set when it is created)")
+        if session is None:
+            session = create_session(folder.onnx_path, settings)
+        engine = cls(folder, session, settings, kv_strategy, prefill_chunk)
+        engine.load_seconds = time.perf_counter() - started + session_seconds
         return engine
 
     # -- the Target protocol ------------------------------------------------------------------
