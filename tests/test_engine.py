@@ -12,6 +12,8 @@ from phi3_reference import reference_greedy
 
 from harness.errors import HarnessError
 from harness.model.default_model import default_model_dir
+from harness.model.folder import load_model_folder
+from harness.providers import ProviderSettings, create_session
 from harness.targets.engine import Engine
 from harness.targets.base import Request, TokenEvent, Usage
 
@@ -21,6 +23,14 @@ PROMPT = [1, 32010, 450, 4996, 17354, 1701, 29916, 32007, 32001]  # <s><|user|> 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir: Path) -> Engine:
     return Engine.load(tiny_model_dir)
+
+
+def _every_position_engine(model_dir: Path, **options: object) -> Engine:
+    """An engine on the folder's graph as it is (logits for every position), not its last-position edit."""
+    session = create_session(load_model_folder(model_dir).onnx_path, ProviderSettings())
+    engine = Engine.load(model_dir, session=session, **options)
+    assert not engine.last_logits_only
+    return engine
 
 
 def _greedy(engine: Engine, ids: list[int], n: int = 12) -> list[int]:
@@ -90,8 +100,9 @@ def test_prompt_longer_than_the_context_is_a_clear_error(engine: Engine) -> None
 @pytest.fixture(scope="module")
 def near_the_context(tiny_model_dir: Path) -> tuple[Engine, list[int]]:
     """A fresh engine after one generation asking for 50 tokens after a prompt 3 short of the
-    context: the two tests below read it (its prefill, 4093 tokens, is most of their cost)."""
-    engine = Engine.load(tiny_model_dir)
+    context: the two tests below read it (its prefill, 4093 tokens, is most of their cost). On the
+    graph as it is, whose every-position logits are what the chunks bound."""
+    engine = _every_position_engine(tiny_model_dir)
     prompt = tuple([1] + [(i * 7919) % 30000 + 300 for i in range(engine.config.context_length - 4)])
     return engine, engine.generate(Request(prompt_ids=prompt, max_new_tokens=50)).output_ids
 
@@ -147,10 +158,15 @@ def _reference(model_dir: Path, prompt: tuple[int, ...], n: int) -> list[int]:
     return reference_greedy(model_dir, list(prompt), n)
 
 
+@pytest.mark.parametrize("graph", ["last position", "every position"])
 @pytest.mark.parametrize("strategy", ["shared", "growing"])
 @pytest.mark.parametrize("chunk", [4, 256, 0])
-def test_chunked_prefill_gives_the_reference_tokens(tiny_model_dir: Path, strategy: str, chunk: int) -> None:
-    engine = Engine.load(tiny_model_dir, kv_strategy=strategy, prefill_chunk=chunk)
+def test_chunked_prefill_gives_the_reference_tokens(tiny_model_dir: Path, strategy: str, chunk: int, graph: str) -> None:
+    if graph == "last position":
+        engine = Engine.load(tiny_model_dir, kv_strategy=strategy, prefill_chunk=chunk)
+        assert engine.last_logits_only
+    else:
+        engine = _every_position_engine(tiny_model_dir, kv_strategy=strategy, prefill_chunk=chunk)
     prompt = LONG_PROMPT[:41] if chunk == 4 else LONG_PROMPT  # chunk 4: 10 full chunks and one of 1
     assert _greedy(engine, list(prompt), 6) == _reference(tiny_model_dir, prompt, 6)
 
@@ -163,6 +179,13 @@ def test_a_long_prompt_never_takes_more_than_one_chunk_of_logits(near_the_contex
     kept = held[0]
     engine.generate(Request(prompt_ids=tuple(PROMPT), max_new_tokens=2))  # a short prompt reuses it
     assert len(engine._prefill_buffers) == 1 and engine._prefill_buffers[0] is kept
+
+
+def test_the_last_position_graph_holds_no_prompt_logits(tiny_model_dir: Path) -> None:
+    engine = Engine.load(tiny_model_dir)
+    assert engine.last_logits_only
+    assert _greedy(engine, list(LONG_PROMPT), 3) == _reference(tiny_model_dir, LONG_PROMPT, 3)
+    assert engine._prefill_buffers == []  # every prefill Run wrote its one row into the step buffer
 
 
 def test_a_negative_prefill_chunk_is_refused(tiny_model_dir: Path) -> None:

@@ -99,6 +99,8 @@ def render(report: dict[str, Any]) -> list[str]:
             lines.append(_wrapped(f"threads: {threading_text(probe['threading'])}", " " * 8, hang="  "))
         if probe.get("huge_pages", {}).get("requested"):
             lines.append(_wrapped(f"memory: {huge_pages_text(probe['huge_pages'])}", " " * 8, hang="  "))
+        if probe.get("prefill_logits"):
+            lines.append(_wrapped(f"prefill logits: {probe['prefill_logits']['note']}", " " * 8, hang="  "))
         lines += [_wrapped(f"how: {note}", "        ") for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]

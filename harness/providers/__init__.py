@@ -16,6 +16,7 @@ from harness.providers.session import (
     create_session,
     huge_pages_in_effect,
     placement_for,
+    prefill_logits_in_effect,
     session_options,
     threading_in_effect,
 )
@@ -35,6 +36,7 @@ from harness.providers.spec import (
 __all__ = [
     "AUTO", "DEFAULT_CHAIN", "EXECUTION_PROVIDERS", "SPECS", "Choice", "OrtRuntime", "Placement", "ProbeResult",
     "ProviderSettings", "ProviderSpec", "check_chain", "choose_provider", "create_session", "detect_runtime",
-    "execution_provider_name", "huge_pages_in_effect", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "probe",
+    "execution_provider_name", "huge_pages_in_effect", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "prefill_logits_in_effect",
+    "probe",
     "require_usable", "session_options", "short_name", "spec_for", "threading_in_effect",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 from harness.errors import HarnessError
+from harness.model.last_logits import DecoderGraph, decoder_graph
 from harness.providers.capture import captured_output, one_line, summarise_ort_log
 from harness.providers.runtime import OrtRuntime, detect_runtime
 from harness.providers.session import (
@@ -23,6 +24,7 @@ from harness.providers.session import (
     open_session,
     session_error,
     huge_pages_in_effect,
+    prefill_logits_in_effect,
     threading_in_effect,
 )
 from harness.providers.spec import short_name
@@ -44,6 +46,7 @@ class ProbeResult:
     unverified: tuple[str, ...] = ()  # what about that attachment no hardware here has confirmed
     threading: dict[str, Any] = dataclasses.field(default_factory=dict)  # threading_in_effect() of the probe session
     huge_pages: dict[str, Any] = dataclasses.field(default_factory=dict)  # huge_pages_in_effect() of the probe session
+    prefill_logits: dict[str, Any] = dataclasses.field(default_factory=dict)  # prefill_logits_in_effect() of it
 
     @property
     def usable(self) -> bool:
@@ -64,16 +67,19 @@ class ProbeResult:
             values[key] = tuple(values.get(key) or ())
         values["threading"] = dict(values.get("threading") or {})
         values["huge_pages"] = dict(values.get("huge_pages") or {})
+        values["prefill_logits"] = dict(values.get("prefill_logits") or {})
         return cls(**values)
 
 
-def model_onnx_path(model_path: Path | str) -> Path:
-    """A model folder (genai layout) or a bare .onnx file -> the .onnx file."""
+def graph_to_open(model_path: Path | str) -> Path | DecoderGraph:
+    """A model folder (genai layout) -> its decoder graph, as the engine opens it (so the engine can
+    run on the probe's session); a bare .onnx file -> the file, opened as it is."""
     path = Path(model_path).expanduser()
     if path.is_dir():
         from harness.model.folder import load_model_folder
 
-        return load_model_folder(path).onnx_path
+        folder = load_model_folder(path)
+        return decoder_graph(folder.onnx_path, folder.config.names.logits)
     if not path.is_file():
         raise HarnessError(f"model {path} does not exist: pass a model folder or an .onnx file")
     return path
@@ -105,7 +111,7 @@ def probe_with_session(name: str, model_path: Path | str, settings: ProviderSett
     absent = not_installed_reason(settings, runtime, attachment)
     if absent:  # how it would be attached says nothing while it is absent
         return ProbeResult(settings.name, ep, "not_installed", absent), None
-    session, failure, logged, seconds = _try_session(model_onnx_path(model_path), settings, runtime, attachment)
+    session, failure, logged, seconds = _try_session(graph_to_open(model_path), settings, runtime, attachment)
     if session is None:
         text = str(failure).strip() or type(failure).__name__
         detail = "\n".join(part for part in (text, logged) if part)
@@ -126,11 +132,12 @@ def probe_with_session(name: str, model_path: Path | str, settings: ProviderSett
     others = [name for name in got if name != ep]
     reason = f"session created on {ep}" + (f" (then {', '.join(others)} for what it cannot run)" if others else "")
     result = ProbeResult(settings.name, ep, "usable", reason, logged, True, got, seconds, **found,
-                         threading=threading_in_effect(session), huge_pages=huge_pages_in_effect(session))
+                         threading=threading_in_effect(session), huge_pages=huge_pages_in_effect(session),
+                         prefill_logits=prefill_logits_in_effect(session))
     return result, session
 
 
-def _try_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntime,
+def _try_session(onnx_path: Path | DecoderGraph, settings: ProviderSettings, runtime: OrtRuntime,
                  attachment: Any) -> tuple[Any, BaseException | None, str, float]:
     """(session or None, the exception, what ORT logged meanwhile, seconds taken)."""
     session: Any = None

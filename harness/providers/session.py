@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.model.last_logits import EXTERNAL_DATA_FOLDER_KEY, DecoderGraph
 from harness.providers.capture import one_line
 from harness.providers.huge_pages import HugePageResult, load_on_huge_pages
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
@@ -134,8 +135,15 @@ def huge_pages_in_effect(session: Any) -> dict[str, Any]:
     return result.as_dict()
 
 
-# Per session, the huge-page result of its load; weak keys, so a closed session takes its entry along.
+def prefill_logits_in_effect(session: Any) -> dict[str, Any]:
+    """Whether this session's graph returns logits for the last position only (model/last_logits.py)."""
+    return dict(_GRAPHS.get(session) or {"logits": "every position", "note": "opened outside open_session"})
+
+
+# Per session, the huge-page result of its load and the graph it was opened on; weak keys, so a
+# closed session takes its entries along.
 _HUGE_PAGES: "weakref.WeakKeyDictionary[Any, HugePageResult]" = weakref.WeakKeyDictionary()
+_GRAPHS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
 
 
 def _config_entry(options: Any, key: str, default: str) -> str:
@@ -170,24 +178,51 @@ def not_installed_reason(settings: ProviderSettings, runtime: OrtRuntime, attach
             f"{spec.install_hint_text()}")
 
 
-def open_session(onnx_path: Path, settings: ProviderSettings, runtime: OrtRuntime, attachment: Attachment) -> Any:
+def open_session(model: Path | DecoderGraph, settings: ProviderSettings, runtime: OrtRuntime,
+                 attachment: Attachment) -> Any:
     """A session, or ORT's own exception (HarnessError for what the harness refuses first).
+
+    ``model``: an .onnx file, opened as it is, or a decoder graph (model/last_logits.py): its
+    last-position edit when it has one. Should ORT refuse the edit, the file is opened as it is and
+    the refusal is what ``prefill_logits_in_effect`` reports; when the file fails too, its error is
+    the one raised.
 
     On the CPU provider the weights ORT copied while loading are advised onto huge pages
     (``settings.huge_pages``; huge_pages_in_effect() tells what that did). Other providers keep
     their weights in device memory, where the advice means nothing.
     """
+    graph = model if isinstance(model, DecoderGraph) else DecoderGraph(Path(model), note="every position: opened as it is")
+    if graph.edited is not None:
+        try:
+            session = _open(graph, settings, runtime, attachment)
+        except HarnessError:
+            raise
+        except Exception as error:  # ORT's exception types vary by build
+            graph = DecoderGraph(graph.path, note=f"every position: ORT refused the edited graph ({one_line(str(error))})")
+        else:
+            _GRAPHS[session] = graph.as_dict()
+            return session
+    session = _open(graph, settings, runtime, attachment)
+    _GRAPHS[session] = graph.as_dict()
+    return session
+
+
+def _open(graph: DecoderGraph, settings: ProviderSettings, runtime: OrtRuntime, attachment: Attachment) -> Any:
     options = session_options(settings, runtime)
+    source: Any = str(graph.path)
+    if graph.edited is not None:
+        source = graph.edited  # bytes: their external data is found through the folder named here
+        options.add_session_config_entry(EXTERNAL_DATA_FOLDER_KEY, str(graph.path.parent))
     session_class = _session_class(runtime)
     if attachment.mode == "plugin":
         options.add_provider_for_devices(plugin_devices(settings.spec, runtime, attachment), dict(attachment.options))
-        session = session_class(str(onnx_path), options, enable_fallback=0)
+        session = session_class(source, options, enable_fallback=0)
         # plugin providers (QNN 2.x) are accelerators: their weights are the device's
         _HUGE_PAGES[session] = HugePageResult(False, note=_huge_pages_skip(settings) or "not applied: a plugin provider")
         return session
     providers = provider_list(settings, attachment)
     session, pages = load_on_huge_pages(
-        lambda: session_class(str(onnx_path), options, providers=providers, enable_fallback=0),
+        lambda: session_class(source, options, providers=providers, enable_fallback=0),
         skip=_huge_pages_skip(settings),
     )
     _HUGE_PAGES[session] = pages
@@ -219,8 +254,9 @@ def plugin_devices(spec: ProviderSpec, runtime: OrtRuntime, attachment: Attachme
     return chosen
 
 
-def create_session(model_path: Path, settings: ProviderSettings, runtime: OrtRuntime | None = None) -> Any:
-    """An InferenceSession on exactly the requested provider (CPU added as fallback unless strict)."""
+def create_session(model_path: Path | DecoderGraph, settings: ProviderSettings, runtime: OrtRuntime | None = None) -> Any:
+    """An InferenceSession on exactly the requested provider (CPU added as fallback unless strict);
+    ``model_path`` as open_session takes it."""
     runtime = runtime or detect_runtime()
     attachment = attachment_for(settings, runtime)
     reason = not_installed_reason(settings, runtime, attachment)
@@ -228,11 +264,12 @@ def create_session(model_path: Path, settings: ProviderSettings, runtime: OrtRun
         # ORT would warn, drop it and load the whole model on CPU first; say so at once instead.
         raise HarnessError(reason)
     try:
-        session = open_session(Path(model_path), settings, runtime, attachment)
+        session = open_session(model_path, settings, runtime, attachment)
     except HarnessError:
         raise
     except Exception as error:  # ORT raises plain RuntimeError/Fail with its own message
-        raise HarnessError(session_error(model_path, settings, error)) from error
+        shown = model_path.path if isinstance(model_path, DecoderGraph) else model_path
+        raise HarnessError(session_error(shown, settings, error)) from error
     got = session.get_providers()
     # ORT quietly drops a provider it cannot use and runs on CPU: never report that as success.
     if settings.execution_provider not in got:

@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 from harness.measure.metrics import measure_request
 from harness.targets.engine import Engine
 from harness.measure.prompts import exact_length_prompt
-from harness.providers import huge_pages_in_effect, make_probe_fn, threading_in_effect
+from harness.providers import huge_pages_in_effect, make_probe_fn, prefill_logits_in_effect, threading_in_effect
 from harness.measure.results import (
     CHECKLIST_FILE,
     ENVIRONMENT_FILE,
@@ -177,10 +177,11 @@ class SuiteSession:
         return self.remote.suite_target
 
     def _record_threading(self, provider: str, engine: Engine) -> None:
-        """The threading (and huge-page advice) each provider's session really runs with, read back from it."""
+        """The threading (huge-page advice, graph edit) each provider's session really runs with, read back from it."""
         with self._lock:
             self._environment.setdefault("threading", {})[provider] = threading_in_effect(engine.session)
             self._environment.setdefault("huge_pages", {})[provider] = huge_pages_in_effect(engine.session)
+            self._environment.setdefault("prefill_logits", {})[provider] = prefill_logits_in_effect(engine.session)
             write_json(self.run_dir / ENVIRONMENT_FILE, self._environment)
 
     def case_id(self, target: Any, prompt_length: int, *, concurrency: int = 1, rate_per_s: float | None = None) -> str:

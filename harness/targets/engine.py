@@ -22,6 +22,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.model.folder import ModelFolder, check_session_io, load_model_folder
 from harness.model.kv_cache import GrowingKV, KVCache, Placement, SharedBufferKV
+from harness.model.last_logits import decoder_graph
 from harness.model.rope_switch import switch_length
 from harness.model.sampling import Sampler, SamplingParams
 from harness.model.tokenizer import Phi3Tokenizer
@@ -75,6 +76,9 @@ class Engine:
         self._kv_placement = Placement(*placement_for(settings))  # the session's device and adapter
         self._kv_dtype = self._input_dtype(self.config.names.past(0)[0])
         self._logits_dtype = self._output_dtype(self.config.names.logits)
+        # A graph edited to return the last position's logits only (model/last_logits.py) says so in
+        # its declared output shape; then a prefill Run writes one row, like a decode step.
+        self.last_logits_only = self._logits_positions() == 1
         # Part of a case's identity in records (fp32 | fp16); int4 weights show in the model's hash.
         self.precision = {"float32": "fp32", "float16": "fp16"}.get(self._kv_dtype.name, self._kv_dtype.name)
         self._eos = frozenset(self.config.eos_token_ids)
@@ -110,7 +114,7 @@ class Engine:
         if session is not None and settings.profile_prefix is not None:
             raise HarnessError("Engine.load: a profiled engine needs its own session (profiling is set when it is created)")
         if session is None:
-            session = create_session(folder.onnx_path, settings)
+            session = create_session(decoder_graph(folder.onnx_path, folder.config.names.logits), settings)
         engine = cls(folder, session, settings, kv_strategy, prefill_chunk)
         engine.load_seconds = time.perf_counter() - started + session_seconds
         return engine
@@ -233,6 +237,10 @@ class Engine:
         kind = next(i.type for i in self.session.get_inputs() if i.name == name)
         return self._numpy_type(kind, name)
 
+    def _logits_positions(self) -> int | str:
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == self.config.names.logits)
+        return shape[1] if len(shape) == 3 else "unknown"
+
     def _output_dtype(self, name: str) -> np.dtype:
         kind = next(o.type for o in self.session.get_outputs() if o.name == name)
         return self._numpy_type(kind, name)
@@ -277,11 +285,13 @@ class _Step:
         """Feed the prompt in chunks of ``engine.prefill_chunk`` tokens (``whole``: in one Run); return
         the last position's logits.
 
-        The graph returns logits for every position it is fed (a 3,900-token prompt: 477 MiB in
-        fp32); chunks bound to one reused host buffer keep that to ``chunk`` rows, and only the
-        last row is kept.
+        A graph as the builder makes it returns logits for every position it is fed (a 3,900-token
+        prompt: 477 MiB in fp32); chunks bound to one reused host buffer keep that to ``chunk``
+        rows, and only the last row is kept. The last-position edit writes one row per Run.
         """
         chunk = len(ids) if whole else self.engine.prefill_chunk or len(ids)
+        if self.engine.last_logits_only:
+            return self._prefill_last_only(ids, chunk)
         ort = self.engine._ort
         with self.engine.prefill_buffer(min(chunk, len(ids))) as buffer:
             for start in range(0, len(ids), chunk):
@@ -292,6 +302,15 @@ class _Step:
                 self._run(past_length=start, seq=part.shape[1])
             self._decode_bound = False
             return rows[0, -1].copy()
+
+    def _prefill_last_only(self, ids: list[int], chunk: int) -> np.ndarray:
+        self.binding.bind_ortvalue_output(self.names.logits, self._step_logits_value)
+        for start in range(0, len(ids), chunk):
+            part = np.asarray(ids[start : start + chunk], dtype=np.int64).reshape(1, -1)
+            self.binding.bind_cpu_input(self.names.input_ids, part)
+            self._run(past_length=start, seq=part.shape[1])
+        self._decode_bound = False  # input_ids is bound to the prompt, not the one-token buffer
+        return self.step_logits[0, 0]
 
     def restart(self, ids: list[int]) -> np.ndarray:
         """Forget the cache and feed the whole sequence in one Run; return its last position's logits.
