@@ -54,6 +54,7 @@ class ProviderConfig:
     dynamic_block_base: int = ProviderSettings.dynamic_block_base  # >0: ORT splits parallel loops in shrinking blocks
     execution_mode: str = ProviderSettings.execution_mode  # sequential | parallel
     huge_pages: bool = ProviderSettings.huge_pages  # cpu on Linux: weights on 2 MiB pages (providers/huge_pages.py)
+    last_position_logits: bool = ProviderSettings.last_position_logits  # prefill on the graph's last-position edit
     strict: bool = False  # refuse CPU fallback for any node (session.disable_cpu_ep_fallback)
     options: dict[str, Any] = field(default_factory=dict)  # ONNX Runtime provider options, passed as is
 
@@ -126,7 +127,7 @@ SECTIONS: dict[str, type] = {
 }
 PROVIDER_KEYS = (
     "threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "force_spinning_stop",
-    "dynamic_block_base", "execution_mode", "huge_pages", "strict",
+    "dynamic_block_base", "execution_mode", "huge_pages", "last_position_logits", "strict",
 )
 
 
@@ -157,6 +158,7 @@ class Config:
             dynamic_block_base=entry.dynamic_block_base,
             execution_mode=entry.execution_mode,
             huge_pages=entry.huge_pages,
+            last_position_logits=entry.last_position_logits,
             strict=entry.strict,
         )
 

@@ -138,3 +138,17 @@ def test_a_graph_that_cannot_be_edited_is_opened_as_it_is_with_the_reason(tmp_pa
     graph = decoder_graph(path, "logits", cache_dir=tmp_path / "cache")
     assert not graph.last_position_only and graph.note.startswith("every position: the logits come from Softmax")
     assert not (tmp_path / "cache" / "graphs").exists()
+
+
+def test_last_position_logits_false_runs_the_graph_as_it_is_in_the_engine_and_the_probe(tiny_model_dir: Path) -> None:
+    from harness.config import load_config
+    from harness.providers.probe import probe_with_session
+
+    settings = load_config(None, {"provider.cpu.last_position_logits": "false"}).provider_settings("cpu")
+    engine = Engine.load(tiny_model_dir, settings)
+    assert not engine.last_logits_only
+    assert prefill_logits_in_effect(engine.session)["note"] == "every position: last_position_logits = false"
+    result, session = probe_with_session("cpu", tiny_model_dir, settings)
+    assert result.prefill_logits["logits"] == "every position" and not Engine.load(tiny_model_dir, session=session).last_logits_only
+    default, _ = probe_with_session("cpu", tiny_model_dir)
+    assert default.prefill_logits["logits"] == "last position"

@@ -13,7 +13,13 @@ from harness.measure.metrics import build_record
 from harness.model.default_model import resolve_model
 from harness.model.sampling import SamplingParams
 from harness.targets.engine import KV_STRATEGIES, Engine
-from harness.providers import ProviderSettings, huge_pages_in_effect, short_name, threading_in_effect
+from harness.providers import (
+    ProviderSettings,
+    huge_pages_in_effect,
+    prefill_logits_in_effect,
+    short_name,
+    threading_in_effect,
+)
 from harness.targets.base import Request, TokenEvent, Usage
 
 # build_record wants run metadata; one interactive request has none worth recording
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         summary["threading"] = threading_in_effect(engine.session)
         summary["huge_pages"] = huge_pages_in_effect(engine.session)
+        summary["prefill_logits"] = prefill_logits_in_effect(engine.session)
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(file=sys.stdout)

@@ -63,9 +63,12 @@ class DecoderGraph:
                 "cache_file": str(self.cache_file) if self.cache_file else None}
 
 
-def decoder_graph(onnx_path: Path, logits_name: str, cache_dir: Path | None = None) -> DecoderGraph:
-    """The graph at ``onnx_path`` with last-position logits, from the cache or edited now."""
+def decoder_graph(onnx_path: Path, logits_name: str, cache_dir: Path | None = None, edit: bool = True) -> DecoderGraph:
+    """The graph at ``onnx_path`` with last-position logits, from the cache or edited now
+    (``edit=False``: as it is, the provider's ``last_position_logits = false``)."""
     onnx_path = Path(onnx_path)
+    if not edit:
+        return DecoderGraph(onnx_path, note="every position: last_position_logits = false")
     if onnx_path.stat().st_size >= _PROTOBUF_LIMIT:
         return DecoderGraph(onnx_path, note="every position: the graph file is over protobuf's 2 GiB limit")
     original = onnx_path.read_bytes()

@@ -71,15 +71,15 @@ class ProbeResult:
         return cls(**values)
 
 
-def graph_to_open(model_path: Path | str) -> Path | DecoderGraph:
-    """A model folder (genai layout) -> its decoder graph, as the engine opens it (so the engine can
-    run on the probe's session); a bare .onnx file -> the file, opened as it is."""
+def graph_to_open(model_path: Path | str, settings: ProviderSettings) -> Path | DecoderGraph:
+    """A model folder (genai layout) -> its decoder graph, as the engine opens it with ``settings``
+    (so the engine can run on the probe's session); a bare .onnx file -> the file, opened as it is."""
     path = Path(model_path).expanduser()
     if path.is_dir():
         from harness.model.folder import load_model_folder
 
         folder = load_model_folder(path)
-        return decoder_graph(folder.onnx_path, folder.config.names.logits)
+        return decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits)
     if not path.is_file():
         raise HarnessError(f"model {path} does not exist: pass a model folder or an .onnx file")
     return path
@@ -111,7 +111,7 @@ def probe_with_session(name: str, model_path: Path | str, settings: ProviderSett
     absent = not_installed_reason(settings, runtime, attachment)
     if absent:  # how it would be attached says nothing while it is absent
         return ProbeResult(settings.name, ep, "not_installed", absent), None
-    session, failure, logged, seconds = _try_session(graph_to_open(model_path), settings, runtime, attachment)
+    session, failure, logged, seconds = _try_session(graph_to_open(model_path, settings), settings, runtime, attachment)
     if session is None:
         text = str(failure).strip() or type(failure).__name__
         detail = "\n".join(part for part in (text, logged) if part)

@@ -47,6 +47,9 @@ class ProviderSettings:
     execution_mode: str = "sequential"  # or "parallel" (ORT_PARALLEL: independent nodes at once)
     # CPU provider on Linux: the weights ORT copies at load go onto 2 MiB pages (providers/huge_pages.py).
     huge_pages: bool = True
+    # The engine's session runs the graph's last-position edit (model/last_logits.py) where it can
+    # be made; false runs the folder's graph as it is (logits for every prompt position, as genai).
+    last_position_logits: bool = True
     strict: bool = False  # session.disable_cpu_ep_fallback=1: any CPU-placed node is an error
     profile_prefix: Path | None = None  # enable ORT profiling, files start with this path
 

@@ -114,7 +114,8 @@ class Engine:
         if session is not None and settings.profile_prefix is not None:
             raise HarnessError("Engine.load: a profiled engine needs its own session (profiling is set when it is created)")
         if session is None:
-            session = create_session(decoder_graph(folder.onnx_path, folder.config.names.logits), settings)
+            graph = decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits)
+            session = create_session(graph, settings)
         engine = cls(folder, session, settings, kv_strategy, prefill_chunk)
         engine.load_seconds = time.perf_counter() - started + session_seconds
         return engine
