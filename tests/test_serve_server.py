@@ -155,7 +155,9 @@ def test_client_disconnect_while_waiting_for_a_whole_reply_stops_it(server: Runn
     connection = connect(server.url)
     connection.request("POST", "/v1/chat/completions", headers={"content-type": "application/json"},
                        body=json.dumps({"messages": [{"role": "user", "content": "go"}], "max_tokens": 2998}))
-    assert wait_until(lambda: server.state.pool.active == 1)
+    # generating, not only in flight: a request gone before a worker took it ends as cancelled with
+    # no token budget (max_new_tokens 0), which a loaded machine made this test find instead
+    assert wait_until(lambda: server.state.pool.active == 1 and server.state.pool.kv.reserved_tokens > 0)
     connection.close()
     outcome = _outcome_with(server, 2998)
     assert outcome.outcome == "cancelled" and outcome.generated < 2998
