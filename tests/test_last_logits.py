@@ -125,6 +125,9 @@ def test_a_bias_and_a_cast_after_the_lm_head_are_edited_through() -> None:
      [WEIGHT], [helper.make_tensor_value_info("other", TensorProto.FLOAT, ["batch", "sequence", 3])],
      "combines 2 input-dependent values"),
     ([helper.make_node("EPContext", ["hidden"], ["logits"], domain="com.microsoft")], [], None, "come from EPContext"),
+    ([helper.make_node("MatMul", ["hidden", "w"], ["m"]), helper.make_node("Add", ["m", "wide"], ["logits"])],
+     [WEIGHT, helper.make_tensor("wide", TensorProto.FLOAT, [1, 2, 3], np.zeros(6, dtype=np.float32))], None,
+     "not a scalar or a vector"),
 ])
 def test_logits_that_are_not_a_per_position_matmul_are_left_alone(nodes: list, initializers: list,
                                                                    inputs: list | None, reason: str) -> None:

@@ -129,7 +129,22 @@ def _find_lm_head(graph: Any, logits_name: str) -> Any:
         moving = [name for name in node.input if name in dynamic]
         if len(moving) != 1:
             raise NotEditable(f"{node.op_type} {node.name!r} on the logits path combines {len(moving)} input-dependent values")
+        for constant in (name for name in node.input if name and name not in dynamic):
+            if _rank(graph, producers, constant) not in (0, 1):  # a bias or a scale: anything wider may mix positions
+                raise NotEditable(f"{node.op_type} {node.name!r} on the logits path has an operand that is not a scalar or a vector")
         value = moving[0]
+
+
+def _rank(graph: Any, producers: dict[str, Any], name: str) -> int | None:
+    """The rank of a constant value when it is an initializer or a Constant node's tensor; else None."""
+    for tensor in graph.initializer:
+        if tensor.name == name:
+            return len(tensor.dims)
+    node = producers.get(name)
+    if node is not None and node.op_type == "Constant":
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        return len(value.t.dims) if value is not None else None
+    return None
 
 
 def _input_dependent(graph: Any) -> set[str]:
