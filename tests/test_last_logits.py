@@ -155,3 +155,26 @@ def test_last_position_logits_false_runs_the_graph_as_it_is_in_the_engine_and_th
     assert result.prefill_logits["logits"] == "every position" and not Engine.load(tiny_model_dir, session=session).last_logits_only
     default, _ = probe_with_session("cpu", tiny_model_dir)
     assert default.prefill_logits["logits"] == "last position"
+
+
+def test_a_damaged_cached_edit_is_made_again_and_replaced(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = load_model_folder(tiny_model_dir)
+    first = decoder_graph(folder.onnx_path, folder.config.names.logits, cache_dir=tmp_path)
+    assert first.cache_file is not None
+    first.cache_file.write_bytes(first.edited[: len(first.edited) // 2])  # cut short, as a crashed copy would be
+    again = decoder_graph(folder.onnx_path, folder.config.names.logits, cache_dir=tmp_path)
+    assert again.edited == first.edited and "Gather before /lm_head/MatMul; edit cached" in again.note
+    assert first.cache_file.read_bytes() == first.edited
+
+
+def test_an_interrupted_cache_write_leaves_no_file_behind(tiny_model_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = load_model_folder(tiny_model_dir)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("harness.model.last_logits.os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        decoder_graph(folder.onnx_path, folder.config.names.logits, cache_dir=tmp_path)
+    assert list((tmp_path / "graphs").iterdir()) == []

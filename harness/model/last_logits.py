@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import cache_root
+from harness.model.graph_io import GraphFormatError, graph_io
 
 # Bump when the edit changes: cached graphs of an older edit are then never read.
 EDIT_VERSION = 1
@@ -74,10 +75,9 @@ def decoder_graph(onnx_path: Path, logits_name: str, cache_dir: Path | None = No
     original = onnx_path.read_bytes()
     digest = hashlib.sha256(original).hexdigest()
     cached = Path(cache_dir or cache_root()) / "graphs" / f"{digest}-last-logits-v{EDIT_VERSION}.onnx"
-    try:
-        return DecoderGraph(onnx_path, cached.read_bytes(), "last position only (the graph's cached edit)", cached)
-    except OSError:
-        pass  # not cached yet (or unreadable): edit it now
+    kept = _read_cached(cached)
+    if kept is not None:
+        return DecoderGraph(onnx_path, kept, "last position only (the graph's cached edit)", cached)
     try:
         edited, lm_head = edit_graph(original, logits_name)
     except NotEditable as reason:
@@ -171,6 +171,17 @@ def _declare_one_position(output: Any) -> None:
     dims[1].dim_value = 1
 
 
+def _read_cached(path: Path) -> bytes | None:
+    """The cached edit, or None when there is none or it is damaged (it is then made again and
+    replaces it): a file ORT cannot parse would otherwise send every later load to the uncut graph."""
+    try:
+        data = path.read_bytes()
+        graph_io(data)  # the protobuf reader that skips the weights: no onnx import
+    except (OSError, GraphFormatError):
+        return None
+    return data
+
+
 def _store(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` atomically (two processes may build the same entry); False when it cannot."""
     try:
@@ -178,11 +189,15 @@ def _store(path: Path, data: bytes) -> bool:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     except OSError:
         return False
+    stored = False
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.replace(temporary, path)
+        stored = True
     except OSError:
-        Path(temporary).unlink(missing_ok=True)
-        return False
-    return True
+        pass  # a full or read-only disk: the edit still runs, uncached
+    finally:
+        if not stored:  # also on Ctrl-C part way: no temporary file is left behind
+            Path(temporary).unlink(missing_ok=True)
+    return stored

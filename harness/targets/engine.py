@@ -78,7 +78,7 @@ class Engine:
         self._logits_dtype = self._output_dtype(self.config.names.logits)
         # A graph edited to return the last position's logits only (model/last_logits.py) says so in
         # its declared output shape; then a prefill Run writes one row, like a decode step.
-        self.last_logits_only = self._logits_positions() == 1
+        self.last_logits_only = self._logits_declared_for_one_position()
         # Part of a case's identity in records (fp32 | fp16); int4 weights show in the model's hash.
         self.precision = {"float32": "fp32", "float16": "fp16"}.get(self._kv_dtype.name, self._kv_dtype.name)
         self._eos = frozenset(self.config.eos_token_ids)
@@ -238,9 +238,9 @@ class Engine:
         kind = next(i.type for i in self.session.get_inputs() if i.name == name)
         return self._numpy_type(kind, name)
 
-    def _logits_positions(self) -> int | str:
+    def _logits_declared_for_one_position(self) -> bool:
         shape = next(o.shape for o in self.session.get_outputs() if o.name == self.config.names.logits)
-        return shape[1] if len(shape) == 3 else "unknown"
+        return len(shape) == 3 and shape[1] == 1
 
     def _output_dtype(self, name: str) -> np.dtype:
         kind = next(o.type for o in self.session.get_outputs() if o.name == name)
@@ -292,26 +292,26 @@ class _Step:
         """
         chunk = len(ids) if whole else self.engine.prefill_chunk or len(ids)
         if self.engine.last_logits_only:
-            return self._prefill_last_only(ids, chunk)
-        ort = self.engine._ort
+            self.binding.bind_ortvalue_output(self.names.logits, self._step_logits_value)
+            self._feed(ids, chunk)
+            return self.step_logits[0, 0]
         with self.engine.prefill_buffer(min(chunk, len(ids))) as buffer:
-            for start in range(0, len(ids), chunk):
-                part = np.asarray(ids[start : start + chunk], dtype=np.int64).reshape(1, -1)
-                rows = buffer[:, : part.shape[1]]
-                self.binding.bind_cpu_input(self.names.input_ids, part)
-                self.binding.bind_ortvalue_output(self.names.logits, ort.OrtValue.ortvalue_from_numpy(rows))
-                self._run(past_length=start, seq=part.shape[1])
-            self._decode_bound = False
-            return rows[0, -1].copy()
+            rows = self._feed(ids, chunk, buffer)
+            return buffer[0, rows - 1].copy()
 
-    def _prefill_last_only(self, ids: list[int], chunk: int) -> np.ndarray:
-        self.binding.bind_ortvalue_output(self.names.logits, self._step_logits_value)
+    def _feed(self, ids: list[int], chunk: int, buffer: np.ndarray | None = None) -> int:
+        """Run ``ids`` in chunks; with ``buffer``, each chunk's logits go into its first rows (the
+        graph returns every position's). Returns the last chunk's length."""
+        ort = self.engine._ort
         for start in range(0, len(ids), chunk):
             part = np.asarray(ids[start : start + chunk], dtype=np.int64).reshape(1, -1)
             self.binding.bind_cpu_input(self.names.input_ids, part)
+            if buffer is not None:
+                rows = ort.OrtValue.ortvalue_from_numpy(buffer[:, : part.shape[1]])
+                self.binding.bind_ortvalue_output(self.names.logits, rows)
             self._run(past_length=start, seq=part.shape[1])
         self._decode_bound = False  # input_ids is bound to the prompt, not the one-token buffer
-        return self.step_logits[0, 0]
+        return part.shape[1]
 
     def restart(self, ids: list[int]) -> np.ndarray:
         """Forget the cache and feed the whole sequence in one Run; return its last position's logits.
