@@ -68,6 +68,34 @@ def test_every_plot_is_a_png_of_the_promised_size(fast_report):
         assert f'src="{spec.filename}"' in fast_report.read_text()
 
 
+def test_saving_with_the_layout_run_once_gives_matplotlibs_own_png(tmp_path):
+    """save_figure runs the constrained layout itself and skips savefig's layout-only draw: the
+    bytes must stay what savefig writes with the engine still attached."""
+    import io
+
+    from harness.report.plots import NoData, new_figure, save_figure
+    from harness.report.runs import load_run
+    from harness.report.tables import build_tables
+
+    run = load_run(SLOW)
+    tables = build_tables(run)
+    compared = 0
+    for spec in PLOTS:
+        figures = [new_figure(spec.size_px), new_figure(spec.size_px)]
+        try:
+            for figure in figures:
+                spec.draw(figure, run, tables)
+        except NoData:
+            continue
+        ours = tmp_path / spec.filename
+        save_figure(figures[0], ours)
+        theirs = io.BytesIO()
+        figures[1].savefig(theirs, dpi=figures[1].dpi, format="png")
+        assert figures[1].get_layout_engine() is not None  # matplotlib's path really had an engine
+        assert ours.read_bytes() == theirs.getvalue(), spec.filename
+        compared += 1
+    assert compared >= 4
+
 def test_run_strings_are_html_escaped(fast_report, slow_report):
     fast, slow = fast_report.read_text(), slow_report.read_text()
     assert "<script>" not in fast and "<script>" not in slow  # the page itself has no script either
