@@ -7,9 +7,10 @@ judges as it is: there is no second copy to keep in step. None always means "not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # frames are pandas at run time; the checklist table loads without it (gate.py)
+    import pandas as pd
 
 
 @dataclass

@@ -6,8 +6,12 @@ text of a case id, so a change of case-id format cannot move an item onto other 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # frames are pandas at run time; the checklist table loads without it (gate.py)
+    import pandas as pd
 
 LATENCY_SWEEP = "latency sweep: warm requests, shortest prompt, concurrency 1 (test latency)"
 COLD = "cold requests: the first request after each model load"

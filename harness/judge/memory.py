@@ -9,13 +9,17 @@ next one ended, so a sample is never shared, and too few of them is inconclusive
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from harness.judge import families
 from harness.judge.evidence import CheckInputs
 from harness.judge.verdicts import Judgement, fmt
 from harness.measure.results import Verdict
+
+if TYPE_CHECKING:  # frames are pandas at run time; the checklist table loads without it (gate.py)
+    import pandas as pd
 
 GIB = 1024**3
 MIB = 1024**2
@@ -26,8 +30,8 @@ def memory(j: Judgement, inputs: CheckInputs) -> Verdict:
     """OS peak of process memory, plus peak GPU process memory where the counters read it."""
     generating = families.during_generation(inputs.telemetry, inputs.records)
     telemetry = generating if len(generating) else inputs.telemetry
-    peaks = telemetry["peak_rss_bytes"].dropna() if len(telemetry) else pd.Series(dtype=float)
-    if peaks.empty:
+    peaks = telemetry["peak_rss_bytes"].dropna() if len(telemetry) else None  # an empty frame may lack columns
+    if peaks is None or peaks.empty:
         return j.skip("no telemetry was recorded")
     gpu = telemetry["gpu_mem_bytes"].dropna()
     measured = (float(peaks.max()) + (float(gpu.max()) if len(gpu) else 0.0)) / GIB

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import textwrap
-from typing import IO, Mapping
+from typing import IO, TYPE_CHECKING, Mapping
 
 from harness.judge.slo import describe
-from harness.report.summary import GroupSummary
 from harness.units import duration, number
+
+if TYPE_CHECKING:  # summary.py loads pandas; `run` imports this module before it starts the suites
+    from harness.report.summary import GroupSummary
 
 WIDTH = 100
 _COLOURS = {"pass": "32", "fail": "31;1", "marginal": "33", "inconclusive": "33", "skip": "2", "info": "36"}
