@@ -195,6 +195,7 @@ def open_session(model: Path | DecoderGraph, settings: ProviderSettings, runtime
     their weights in device memory, where the advice means nothing.
     """
     graph = model if isinstance(model, DecoderGraph) else DecoderGraph(Path(model), note="every position: opened as it is")
+    session = None
     if graph.edited is not None:
         try:
             session = _open(graph, settings, runtime, attachment)
@@ -202,10 +203,8 @@ def open_session(model: Path | DecoderGraph, settings: ProviderSettings, runtime
             raise
         except Exception as error:  # ORT's exception types vary by build
             graph = DecoderGraph(graph.path, note=f"every position: ORT refused the edited graph ({one_line(str(error))})")
-        else:
-            _GRAPHS[session] = graph.as_dict()
-            return session
-    session = _open(graph, settings, runtime, attachment)
+    if session is None:  # the file as it is (outside the except: its own error is not chained to the edit's)
+        session = _open(graph, settings, runtime, attachment)
     _GRAPHS[session] = graph.as_dict()
     return session
 
