@@ -20,6 +20,8 @@ from harness.targets.http import HttpTarget
 
 P50_TOLERANCE_MS = 1.0
 P99_TOLERANCE_MS = 3.0
+MIN_TRUSTED = 5
+MAX_ROUNDS = 4  # at 64 streams on 2 cores most last chunks share a read with the finish chunk
 
 
 @pytest.fixture(scope="module")
@@ -29,27 +31,45 @@ def server():
         yield handle
 
 
+def calibrate(server, concurrency: int) -> tuple[list, dict[str, list[float]], list[tuple[float, bool]]]:
+    """Rounds of two requests per worker (12 at concurrency 1: a busy machine flags a few of them), until
+    every metric has MIN_TRUSTED unflagged samples or MAX_ROUNDS ran: p99 then rests on more than the one
+    slowest sample, and how many stamps the client's lag flags does not decide the test.
+    Returns the records, the unflagged errors per metric and (error, flagged) for every chunk."""
+    records: list = []
+    measured: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    chunks: list[tuple[float, bool]] = []
+    for round_index in range(MAX_ROUNDS):
+        tag = f"r{round_index}-"  # the server logs by request id: each round's ids are its own
+        target = HttpTarget(server.url)
+        try:
+            batch = run_calibration(target, concurrency, total=2 * max(concurrency, 6), tag=tag)
+        finally:
+            target.close()
+        assert all(r.ok for r in batch), [r.error for r in batch if not r.ok][:1]
+        entries = server.log_entries(f"{tag}{r.case_id}-{r.request_index}" for r in batch)
+        for metric, values in errors(batch, entries, tag=tag, trusted_only=True).items():
+            measured[metric] += values
+        chunks += chunk_errors(batch, entries, tag=tag)
+        records += batch
+        if all(len(measured[metric]) >= MIN_TRUSTED for metric in METRICS):
+            break
+    return records, measured, chunks
+
+
 @pytest.mark.parametrize("concurrency", [1, 16, 64])
 def test_measured_timing_matches_the_servers_send_times(server, concurrency: int) -> None:
-    target = HttpTarget(server.url)
-    try:
-        # two requests per worker (12 at concurrency 1: a busy machine flags a few of them); p99 then rests
-        # on more than the one slowest sample
-        records = run_calibration(target, concurrency, total=2 * max(concurrency, 6))
-    finally:
-        target.close()
-    assert all(r.ok for r in records), [r.error for r in records if not r.ok][:1]
+    records, measured, chunks = calibrate(server, concurrency)
     assert all(r.completion_tokens == 10 and r.details["chunk_tokens"] == [1, 1, 3, 1, 1, 3] for r in records)
-    entries = server.log_entries(f"{r.case_id}-{r.request_index}" for r in records)
-    measured = errors(records, entries, trusted_only=True)
     for metric in METRICS:
-        assert len(measured[metric]) >= 5, f"{metric}: fewer than 5 samples with unflagged stamps"
+        assert len(measured[metric]) >= MIN_TRUSTED, (
+            f"{metric}: {len(measured[metric])} samples with unflagged stamps in {len(records)} requests")
         p50, p99 = percentiles(measured[metric])
         assert p50 <= P50_TOLERANCE_MS and p99 <= P99_TOLERANCE_MS, (
             f"{metric} at concurrency {concurrency}: |error| p50 {p50:.3f} ms, p99 {p99:.3f} ms")
     # A chunk read so late that the kernel merged it with a later packet keeps the later stamp: every
     # such error must be flagged in the record, never passed off as a measurement.
-    unflagged = [error for error, flagged in chunk_errors(records, entries) if error > P99_TOLERANCE_MS and not flagged]
+    unflagged = [error for error, flagged in chunks if error > P99_TOLERANCE_MS and not flagged]
     assert not unflagged, f"{len(unflagged)} chunk stamps off by > {P99_TOLERANCE_MS} ms and not flagged"
 
 
