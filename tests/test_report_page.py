@@ -12,6 +12,7 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from fixtures_reports import Rendered, fast_in_place, fast_slo_out  # noqa: F401 (fixtures)
+from harness.report.html import environment_block
 from harness.report.plots import PLOTS, draw_telemetry, new_figure, with_gaps
 from harness.report.runs import load_run
 from harness.report.tables import build_tables
@@ -52,6 +53,22 @@ def test_environment_is_summarised_and_every_run_file_is_linked(fast_in_place: R
     assert ".phi3-harness.lock" in names  # the command's folder lock: not a run file, not linked
     for name in names:
         assert (f'href="{name}"' in files) != name.startswith("."), name
+
+
+def test_environment_shows_how_each_providers_session_ran_and_skips_what_a_stamp_lacks() -> None:
+    threading = {"intra_op_num_threads": 4, "inter_op_num_threads": 0, "intra_op_threads_source": "configured",
+                 "allow_spinning": True, "force_spinning_stop": True, "dynamic_block_base": 0,
+                 "execution_mode": "sequential"}
+    block = environment_block({
+        "threading": {"cpu": threading, "dml": {"intra_op_num_threads": 1}},  # dml: a stamp missing its keys
+        "prefill_logits": {"cpu": {"logits": "every position", "note": ""}},
+        "huge_pages": {"cpu": {"advised_bytes": 0, "collapsed_bytes": 0, "note": "not requested"}},
+    })
+    assert ("<dt>threads (cpu)</dt><dd>intra-op 4 (configured), inter-op 0, spinning on (stops when a Run "
+            "returns), sequential</dd>") in block
+    assert "threads (dml)" not in block
+    assert "<dt>prefill logits (cpu)</dt><dd>every position</dd>" in block
+    assert "<dt>huge pages (cpu)</dt><dd>4 KiB pages: not requested</dd>" in block
 
 
 def test_telemetry_lines_break_where_samples_stop() -> None:

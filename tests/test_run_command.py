@@ -125,6 +125,11 @@ def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
     # the threading the cpu session really ran with, read back from the session (spinning off by default)
     assert environment["threading"]["cpu"]["allow_spinning"] is False
     assert environment["threading"]["cpu"]["intra_op_num_threads"] >= 1
+    # the page shows how the session ran, read from the same stamp
+    page = (out / "index.html").read_text()
+    threads = environment["threading"]["cpu"]["intra_op_num_threads"]
+    assert f"<dt>threads (cpu)</dt><dd>intra-op {threads} (default: one per physical core), inter-op 0, spinning off" in page
+    assert "<dt>prefill logits (cpu)</dt><dd>last position only" in page
     # how each provider was attached, and what no hardware here confirmed (issue 15)
     assert environment["provider_attachments"]["cpu"] == {"notes": [], "unverified_on_hardware": []}
     assert any("QNN" in flag for flag in environment["onnxruntime"]["unverified_on_hardware"])

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
+from harness.providers.settings_text import huge_pages_text, threading_text
 from harness.providers.spec import DEFAULT_CHAIN
-from harness.units import number
 
 HELP = (
     "Check OS, Python, ONNX Runtime packages and providers (a real session on the model decides), "
@@ -127,25 +127,6 @@ def render(report: dict[str, Any]) -> list[str]:
     verdict = "OK" if report["ok"] else "NOT USABLE"
     lines += ["", _wrapped(f"Result        {verdict}: {report['reason']}", "", hang=" " * 14)]
     return lines
-
-
-def huge_pages_text(pages: dict[str, Any]) -> str:
-    """``12.6 MB (weights and heap) put on 2 MiB pages at load``, or why not."""
-    if not pages["advised_bytes"]:
-        return f"4 KiB pages: {pages['note']}"
-    return f"{number(pages['collapsed_bytes'] / 1e6)} MB (weights and heap) put on 2 MiB pages at load"
-
-
-def threading_text(threading: dict[str, Any]) -> str:
-    """``intra-op 2 (default: one per physical core), inter-op 0, spinning off, sequential``."""
-    spinning = "on" if threading["allow_spinning"] else "off"
-    if threading["allow_spinning"] and threading.get("force_spinning_stop"):
-        spinning += " (stops when a Run returns)"
-    blocks = f", dynamic blocks {threading['dynamic_block_base']}" if threading.get("dynamic_block_base") else ""
-    return (
-        f"intra-op {threading['intra_op_num_threads']} ({threading['intra_op_threads_source']}), "
-        f"inter-op {threading['inter_op_num_threads']}, spinning {spinning}{blocks}, {threading['execution_mode']}"
-    )
 
 
 def _render_proof(report: dict[str, Any]) -> list[str]:

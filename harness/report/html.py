@@ -14,6 +14,7 @@ import pandas as pd
 
 from harness import __version__
 from harness.report.checklist_table import gate_banner
+from harness.report.environment_facts import environment_facts
 from harness.report.plots import PlotResult
 from harness.report.overview import serving_summary_table, slo_limits, tested_facts
 from harness.report.runs import RunData, environment_summary
@@ -236,19 +237,11 @@ def environment_block(environment: dict[str, Any], linked: bool = True) -> str:
     """The facts that tell runs apart; the whole stamp is one link away (it runs to ~70 rows)."""
     if not environment:
         return '<p class="muted">environment.json missing: the run is not stamped with its environment.</p>'
-    facts = {**environment_summary(environment), **_environment_extras(environment)}
+    facts = environment_facts(environment)
     rows = "".join(f"<dt>{esc(key)}</dt><dd>{esc(value)}</dd>" for key, value in facts.items() if value)
     where = '<a href="environment.json">environment.json</a>' if linked else "environment.json in the run folder"
-    return (f'<dl class="env">{rows}</dl><p class="muted">Everything recorded (packages, threading, '
+    return (f'<dl class="env">{rows}</dl><p class="muted">Everything recorded (packages, '
             f'config, sampler cost): {where}</p>')
-
-
-def _environment_extras(env: dict[str, Any]) -> dict[str, Any]:
-    python = env.get("python") if isinstance(env.get("python"), dict) else {}
-    platform = env.get("platform") if isinstance(env.get("platform"), dict) else {}
-    return {"python": python.get("version") or platform.get("python_version"),
-            "providers requested": ", ".join(env.get("providers_requested") or []),
-            "timestamp": env.get("timestamp")}
 
 
 def definitions_block() -> str:
