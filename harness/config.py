@@ -47,7 +47,7 @@ class Matrix:
 @dataclass(frozen=True)
 class ProviderConfig:
     threads: int | None = None  # short for intra_op_num_threads
-    intra_op_num_threads: int | None = None  # None = ORT's default (one per physical core)
+    intra_op_num_threads: int | None = None  # None: providers/thread_default.py decides
     inter_op_num_threads: int | None = None  # used only with execution_mode = "parallel"
     allow_spinning: bool = ProviderSettings.allow_spinning  # idle pool threads spin (ORT's default: true)
     force_spinning_stop: bool = ProviderSettings.force_spinning_stop  # spin only while a Run is in progress

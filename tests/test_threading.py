@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnxruntime
 import psutil
 import pytest
 
@@ -12,6 +13,7 @@ from harness import cli
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.providers import ProviderSettings, create_session, session_options, threading_in_effect
+from harness.providers.thread_default import ONE_THREAD_BELOW_BYTES, default_intra_op_threads, weight_bytes
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -74,9 +76,26 @@ def test_threading_in_effect_is_read_back_from_the_session(tiny_model_dir: Path)
         "intra_op_num_threads": 1, "inter_op_num_threads": 0, "intra_op_threads_source": "configured",
         "allow_spinning": True, "force_spinning_stop": False, "dynamic_block_base": 0, "execution_mode": "sequential",
     }
-    default = threading_in_effect(create_session(onnx_path, ProviderSettings()))
-    assert default["intra_op_num_threads"] == (psutil.cpu_count(logical=False) or 1)
-    assert default["intra_op_threads_source"].startswith("default") and default["allow_spinning"] is False
+    default = threading_in_effect(create_session(onnx_path, ProviderSettings()))  # the tiny model: one thread
+    assert default["intra_op_num_threads"] == 1 and default["allow_spinning"] is False
+    assert default["intra_op_threads_source"] == "default: one thread for a model under 32 MB"
+    bare = threading_in_effect(onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
+    assert bare["intra_op_num_threads"] == (psutil.cpu_count(logical=False) or 1)  # ORT's own default, read back
+    assert bare["intra_op_threads_source"] == "default: one per physical core"
+
+
+def test_only_a_toy_sized_cpu_model_defaults_to_one_thread(tmp_path: Path, tiny_model_dir: Path) -> None:
+    big = tmp_path / "model.onnx"
+    big.write_bytes(b"graph")
+    with open(tmp_path / "model.onnx.data", "wb") as data:  # sparse: its size counts, no disk is used
+        data.truncate(ONE_THREAD_BELOW_BYTES)
+    assert weight_bytes(big) == ONE_THREAD_BELOW_BYTES + 5
+    assert default_intra_op_threads("cpu", big) == (None, "default: one per physical core")
+    tiny = tiny_model_dir / "model.onnx"
+    assert weight_bytes(tiny) < ONE_THREAD_BELOW_BYTES
+    assert default_intra_op_threads("cpu", tiny)[0] == 1
+    assert default_intra_op_threads("dml", tiny)[0] is None  # an accelerator's CPU threads run leftovers only
+    assert default_intra_op_threads("cpu", tmp_path / "missing" / "model.onnx")[0] is None  # nothing to size
 
 
 def test_generate_takes_threading_from_set_and_reports_it(tiny_model_dir: Path, capsys) -> None:

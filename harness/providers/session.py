@@ -24,6 +24,7 @@ from harness.providers.capture import one_line
 from harness.providers.huge_pages import HugePageResult, load_on_huge_pages
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
 from harness.providers.spec import Attachment, Placement, ProviderSpec, short_name, spec_for
+from harness.providers.thread_default import default_intra_op_threads
 
 CPU_EP = "CPUExecutionProvider"
 STRICT_KEY = "session.disable_cpu_ep_fallback"
@@ -33,7 +34,8 @@ STRICT_KEY = "session.disable_cpu_ep_fallback"
 class ProviderSettings:
     name: str = "cpu"
     options: dict[str, Any] = field(default_factory=dict)  # the user's provider options, ORT's own keys
-    intra_op_threads: int | None = None  # None: ORT's default (one per physical core)
+    # None: one per physical core, or one for a toy-sized model on cpu (providers/thread_default.py)
+    intra_op_threads: int | None = None
     inter_op_threads: int | None = None  # only used with execution_mode "parallel"
     # Spinning idle pool threads cost ~2x CPU per request and lost half the decode speed when other
     # processes ran (benchmarks/engine_vs_genai.py); off unless asked for.
@@ -80,13 +82,15 @@ def placement_for(settings: ProviderSettings, runtime: OrtRuntime | None = None)
     return attachment_for(settings, runtime).kv
 
 
-def session_options(settings: ProviderSettings, runtime: OrtRuntime | None = None) -> Any:
+def session_options(settings: ProviderSettings, runtime: OrtRuntime | None = None, default_intra_op: int | None = None) -> Any:
+    """``default_intra_op``: the thread count to use when the settings name none (None: ORT's own)."""
     runtime = runtime or detect_runtime()
     ort = runtime.module
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if settings.intra_op_threads is not None:
-        options.intra_op_num_threads = settings.intra_op_threads
+    intra = settings.intra_op_threads if settings.intra_op_threads is not None else default_intra_op
+    if intra is not None:
+        options.intra_op_num_threads = intra
     if settings.inter_op_threads is not None:
         options.inter_op_num_threads = settings.inter_op_threads
     spinning = "1" if settings.allow_spinning else "0"
@@ -124,7 +128,8 @@ def threading_in_effect(session: Any) -> dict[str, Any]:
     return {
         "intra_op_num_threads": intra,
         "inter_op_num_threads": inter,
-        "intra_op_threads_source": "configured" if options.intra_op_num_threads else "default: one per physical core",
+        "intra_op_threads_source": _THREAD_SOURCE.get(session)
+        or ("configured" if options.intra_op_num_threads else "default: one per physical core"),
         "allow_spinning": _config_entry(options, "session.intra_op.allow_spinning", "1") == "1",
         "force_spinning_stop": _config_entry(options, "session.force_spinning_stop", "0") == "1",
         "dynamic_block_base": int(_config_entry(options, "session.dynamic_block_base", "0")),
@@ -147,6 +152,7 @@ def prefill_logits_in_effect(session: Any) -> dict[str, Any]:
 # closed session takes its entries along.
 _HUGE_PAGES: "weakref.WeakKeyDictionary[Any, HugePageResult]" = weakref.WeakKeyDictionary()
 _GRAPHS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_THREAD_SOURCE: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()  # sessions on a default count
 
 
 def _config_entry(options: Any, key: str, default: str) -> str:
@@ -210,7 +216,15 @@ def open_session(model: Path | DecoderGraph, settings: ProviderSettings, runtime
 
 
 def _open(graph: DecoderGraph, settings: ProviderSettings, runtime: OrtRuntime, attachment: Attachment) -> Any:
-    options = session_options(settings, runtime)
+    threads, source = default_intra_op_threads(settings.name, graph.path)
+    session = _open_with_options(graph, settings, runtime, attachment, session_options(settings, runtime, threads))
+    if settings.intra_op_threads is None:
+        _THREAD_SOURCE[session] = source
+    return session
+
+
+def _open_with_options(graph: DecoderGraph, settings: ProviderSettings, runtime: OrtRuntime,
+                       attachment: Attachment, options: Any) -> Any:
     source: Any = str(graph.path)
     if graph.edited is not None:
         source = graph.edited  # bytes: their external data is found through the folder named here
