@@ -2,13 +2,16 @@
 
 ORT's default is one thread per physical core. For a model whose every operator is small that
 costs more than it saves: each parallel loop wakes the other threads (spinning is off by default,
-so a wake-up is a futex round trip) for a few microseconds of work. Measured on this project's
-2-core host (2026-12-03, int4 and fp32 builds of the embedded model's architecture at five widths,
-interleaved, 64 new tokens): at 10 and 17 MB of graph and weights (the tiny model, int4 and fp32)
-one thread decoded 5-19 % faster than two, with 25-40 % less CPU per request; from 40 MB on two
-threads decoded as fast or up to 32 % faster (the "small" preset, 208 MB: 1.5x). Long prompts
-gain from more threads on any model (3,900 tokens on the tiny model: 152 ms with two, 219 ms
-with one), which is why the rule is for toy-sized models only; a configured
+so a wake-up is a futex round trip) for a few microseconds of work, and on a busy machine the
+woken thread waits for a core. Measured on this project's 2-core host (2026-12-03; int4 and fp32
+builds of the embedded model's architecture at widths 64-1024, one thread against two,
+interleaved, 64 new tokens):
+- the tiny model (10 MB int4, 17 MB fp32): quiet, one thread decoded as fast as two (int4) or
+  8 % slower (fp32); beside one busy process, 11-22 % faster; always 12-35 % less CPU per request;
+- from 40 MB on, two threads decoded, when quiet, as fast (40 MB int4) or up to 32 % faster (73 MB
+  fp32: 1.27x; the "small" preset, 208 MB: 1.5x).
+Long prompts gain from more threads on any model (3,900 tokens on the tiny model: 152 ms with two,
+219 ms with one), which is why the rule is for toy-sized models only; a configured
 ``intra_op_num_threads`` always wins.
 """
 
