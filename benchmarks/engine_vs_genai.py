@@ -426,8 +426,9 @@ def report_floor(precision: str, floor: dict[str, Any], genai: Worker) -> None:
     print(f"\n== {precision}, shared-kernel floor: our session profiled by ORT, {FLOOR_REQUESTS} requests per setting")
     for kind in ("prefill", "decode"):
         entry = floor[kind]
-        print(f"  {kind:<8} {entry['node']} {entry['node_us'] / 1000:.3f} ms of the {entry['run_us'] / 1000:.3f} ms"
-              f" profiled Run ({entry['node_us'] / entry['run_us']:.0%}; {entry['setting']})")
+        # the node's name on a line of its own: the builder's names run to 40+ characters
+        print(f"  {kind:<8} {entry['node']}\n  {'':<8} {entry['node_us'] / 1000:.3f} ms of the "
+              f"{entry['run_us'] / 1000:.3f} ms profiled Run ({entry['node_us'] / entry['run_us']:.0%}; {entry['setting']})")
     best_decode = genai_token_us / floor["decode"]["node_us"]
     best_ttft = floor["prefill"]["node_us"] / genai_ttft_us
     print(f"  our prefill logits: {floor['prefill']['logits']}; genai's: every position")

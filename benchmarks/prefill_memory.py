@@ -71,6 +71,7 @@ def main() -> int:
     print(f"prompt {args.prompt_tokens} tokens, {args.new_tokens} new, {args.precision}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  {'setting':<16} {'after load':>11} {'peak':>9} {'after request':>14} {'wall s':>7}  greedy tokens")
+    first: list[int] | None = None  # the first setting's tokens: every other row says whether it agrees
     for label, (kind, chunk) in SETTINGS.items():
         command = [sys.executable, __file__, "--child", kind, "none" if chunk is None else str(chunk),
                    "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
@@ -80,8 +81,12 @@ def main() -> int:
             print(f"  {label:<16} failed: {done.stderr.strip().splitlines()[-1:]}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        first = r["tokens"] if first is None else first
+        same = "listed below" if r["tokens"] is first else ("same" if r["tokens"] == first else f"DIFFER: {r['tokens']}")
         print(f"  {label:<16} {r['loaded'] / GIB:>9.3f} G {r['peak'] / GIB:>7.3f} G {r['after'] / GIB:>12.3f} G"
-              f" {r['wall_s']:>7.2f}  {r['tokens']}")
+              f" {r['wall_s']:>7.2f}  {same}")
+    if first is not None:
+        print(f"  greedy tokens: {first}")
     return 0
 
 
