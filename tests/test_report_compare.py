@@ -16,7 +16,7 @@ from fixtures_reports import cli_report, fast_in_place  # noqa: F401 (fixture)
 from harness.errors import HarnessError
 from harness.report import build_report
 from harness.report.compare import comparison_plot_size
-from harness.report.gate import compare_runs
+from harness.report.gate import compare_runs, run_differences
 from harness.report.runs import load_run
 from report_helpers import FAST, RUNS, SLOW, png_size, run_report_command
 
@@ -153,6 +153,24 @@ def test_other_model_or_onnxruntime_is_refused_unless_allowed_and_then_flagged(t
     # flagged once: for the pair that differs, not for cpu-fast-again
     assert page.count("compared although the runs differ (--allow-mismatch)") == 1
     assert "cpu-other-model vs cpu-fast: compared although the runs differ" in page
+
+
+def test_runs_whose_sessions_ran_other_threading_are_not_comparable() -> None:
+    def stamp(threads: int, source: str, **extra) -> dict:
+        threading = {"intra_op_num_threads": threads, "inter_op_num_threads": 0, "intra_op_threads_source": source,
+                     "allow_spinning": False, "force_spinning_stop": False, "dynamic_block_base": 0,
+                     "execution_mode": "sequential"}
+        return {"model": {"sha256": "ab" * 32}, "onnxruntime": {"version": "1.32.0"},
+                "threading": {"cpu": threading, **extra}}
+
+    one = stamp(1, "default: one thread for a model under 32 MB")
+    assert run_differences(stamp(2, "default: one per physical core"), one) == [
+        "cpu threads differ (intra-op 2, inter-op 0, spinning off, sequential vs intra-op 1, inter-op 0, "
+        "spinning off, sequential)"]
+    assert run_differences(stamp(1, "configured"), one) == []  # the same threads, chosen another way
+    assert run_differences(stamp(2, "configured", dml={"broken": True}), stamp(2, "configured", dml={})) == []
+    older = {"model": {"sha256": "ab" * 32}, "onnxruntime": {"version": "1.32.0"}}  # stamped before threading was
+    assert run_differences(older, one) == [] and run_differences(one, older) == []
 
 
 def test_a_gate_that_tested_nothing_is_an_error_not_a_pass(tmp_path, capsys):

@@ -17,11 +17,15 @@ def huge_pages_text(pages: dict[str, Any]) -> str:
 
 def threading_text(threading: dict[str, Any]) -> str:
     """``intra-op 2 (default: one per physical core), inter-op 0, spinning off, sequential``."""
+    intra, rest = threading_settings_text(threading).split(", ", 1)
+    return f"{intra} ({threading['intra_op_threads_source']}), {rest}"
+
+
+def threading_settings_text(threading: dict[str, Any]) -> str:
+    """``intra-op 2, inter-op 0, spinning off, sequential``: what changes the speed, not why it was chosen."""
     spinning = "on" if threading["allow_spinning"] else "off"
     if threading["allow_spinning"] and threading.get("force_spinning_stop"):
         spinning += " (stops when a Run returns)"
     blocks = f", dynamic blocks {threading['dynamic_block_base']}" if threading.get("dynamic_block_base") else ""
-    return (
-        f"intra-op {threading['intra_op_num_threads']} ({threading['intra_op_threads_source']}), "
-        f"inter-op {threading['inter_op_num_threads']}, spinning {spinning}{blocks}, {threading['execution_mode']}"
-    )
+    return (f"intra-op {threading['intra_op_num_threads']}, inter-op {threading['inter_op_num_threads']}, "
+            f"spinning {spinning}{blocks}, {threading['execution_mode']}")

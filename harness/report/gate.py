@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.providers.settings_text import threading_settings_text
 from harness.report.runs import RunData
 from harness.stats import MetricComparison, judge_family
 
@@ -124,7 +125,7 @@ def compare_runs(baseline: RunData, current: RunData, limit_pct: float, allow_mi
     mismatches = run_differences(baseline.environment, current.environment)
     if mismatches and not allow_mismatch:
         raise HarnessError(f"{current.run_id} is not comparable with {baseline.run_id}: {'; '.join(mismatches)}: "
-                           "compare runs of the same model and ONNX Runtime, or pass --allow-mismatch")
+                           "compare runs of the same model, ONNX Runtime and threading, or pass --allow-mismatch")
     base_cases, now_cases = case_samples(baseline), case_samples(current)
     common = [key for key in base_cases if key in now_cases]
     if not common:
@@ -194,12 +195,29 @@ def _plain(value: Any) -> Any:
 
 
 def run_differences(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Run-level keys that change every number: the model's hash and the ONNX Runtime version."""
+    """Run-level keys that change every number: the model's hash, the ONNX Runtime version and, per
+    provider both runs loaded, the threading its session ran with (a stamp without it is not compared)."""
     found = []
     for label, path in (("model sha256", ("model", "sha256")), ("onnxruntime", ("onnxruntime", "version"))):
         before, after = _dig(baseline, path), _dig(current, path)
         if before != after:
             found.append(f"{label} differs ({_short(before)} vs {_short(after)})")
+    before, after = _threading(baseline), _threading(current)
+    for provider in sorted(before.keys() & after.keys()):
+        if before[provider] != after[provider]:
+            found.append(f"{provider} threads differ ({before[provider]} vs {after[provider]})")
+    return found
+
+
+def _threading(environment: dict[str, Any]) -> dict[str, str]:
+    """Provider -> its session's threading in words; providers whose stamp cannot be read are left out."""
+    per_provider = environment.get("threading")
+    found = {}
+    for provider, threading in (per_provider.items() if isinstance(per_provider, dict) else ()):
+        try:
+            found[provider] = threading_settings_text(threading)
+        except (KeyError, TypeError):
+            continue
     return found
 
 
