@@ -85,9 +85,9 @@ def test_threading_in_effect_is_read_back_from_the_session(tiny_model_dir: Path)
 
 
 def test_only_a_toy_sized_cpu_model_defaults_to_one_thread(tmp_path: Path, tiny_model_dir: Path) -> None:
-    big = tmp_path / "model.onnx"
+    big = tmp_path / "model[1].onnx"  # glob characters in the name: sized as written
     big.write_bytes(b"graph")
-    with open(tmp_path / "model.onnx.data", "wb") as data:  # sparse: its size counts, no disk is used
+    with open(tmp_path / "model[1].onnx.data", "wb") as data:  # sparse: its size counts, no disk is used
         data.truncate(ONE_THREAD_BELOW_BYTES)
     assert weight_bytes(big) == ONE_THREAD_BELOW_BYTES + 5
     assert default_intra_op_threads("cpu", big) == (None, "default: one per physical core")

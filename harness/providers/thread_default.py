@@ -27,7 +27,9 @@ def weight_bytes(onnx_path: Path) -> int | None:
     try:
         if not onnx_path.is_file():
             return None
-        return sum(path.stat().st_size for path in onnx_path.parent.glob(f"{onnx_path.name}*") if path.is_file())
+        # names compared as text, not as a glob: a folder may be called "phi3[int4]" and a file "model[1].onnx"
+        return sum(path.stat().st_size for path in onnx_path.parent.iterdir()
+                   if path.name.startswith(onnx_path.name) and path.is_file())
     except OSError:
         return None
 
