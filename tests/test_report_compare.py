@@ -163,7 +163,7 @@ def test_runs_whose_sessions_ran_other_threading_are_not_comparable() -> None:
         return {"model": {"sha256": "ab" * 32}, "onnxruntime": {"version": "1.32.0"},
                 "threading": {"cpu": threading, **extra}}
 
-    one = stamp(1, "default: one thread for a model under 32 MB")
+    one = stamp(1, "default: one thread for a model folder under 32 MB")
     assert run_differences(stamp(2, "default: one per physical core"), one) == [
         "cpu threads differ (intra-op 2, inter-op 0, spinning off, sequential vs intra-op 1, inter-op 0, "
         "spinning off, sequential)"]

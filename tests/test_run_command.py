@@ -128,8 +128,8 @@ def test_run_folder_holds_report_and_raw_data(quick_run) -> None:
     # the page shows how the session ran, read from the same stamp
     page = (out / "index.html").read_text()
     threads = environment["threading"]["cpu"]["intra_op_num_threads"]
-    assert threads == 1  # the tiny model is under 32 MB (providers/thread_default.py)
-    assert ("<dt>threads (cpu)</dt><dd>intra-op 1 (default: one thread for a model under 32 MB), inter-op 0, "
+    assert threads == 1  # the tiny model's folder is under 32 MB (providers/thread_default.py)
+    assert ("<dt>threads (cpu)</dt><dd>intra-op 1 (default: one thread for a model folder under 32 MB), inter-op 0, "
             "spinning off") in page
     assert "<dt>prefill logits (cpu)</dt><dd>last position only" in page
     # how each provider was attached, and what no hardware here confirmed (issue 15)

@@ -13,7 +13,7 @@ from harness import cli
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.providers import ProviderSettings, create_session, session_options, threading_in_effect
-from harness.providers.thread_default import ONE_THREAD_BELOW_BYTES, default_intra_op_threads, weight_bytes
+from harness.providers.thread_default import ONE_THREAD_BELOW_BYTES, default_intra_op_threads, folder_bytes
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -78,24 +78,42 @@ def test_threading_in_effect_is_read_back_from_the_session(tiny_model_dir: Path)
     }
     default = threading_in_effect(create_session(onnx_path, ProviderSettings()))  # the tiny model: one thread
     assert default["intra_op_num_threads"] == 1 and default["allow_spinning"] is False
-    assert default["intra_op_threads_source"] == "default: one thread for a model under 32 MB"
+    assert default["intra_op_threads_source"] == "default: one thread for a model folder under 32 MB"
     bare = threading_in_effect(onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
     assert bare["intra_op_num_threads"] == (psutil.cpu_count(logical=False) or 1)  # ORT's own default, read back
     assert bare["intra_op_threads_source"] == "default: one per physical core"
 
 
+def _sparse(path: Path, size: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:  # its size counts; no disk is used
+        handle.truncate(size)
+    return path
+
+
 def test_only_a_toy_sized_cpu_model_defaults_to_one_thread(tmp_path: Path, tiny_model_dir: Path) -> None:
-    big = tmp_path / "model[1].onnx"  # glob characters in the name: sized as written
-    big.write_bytes(b"graph")
-    with open(tmp_path / "model[1].onnx.data", "wb") as data:  # sparse: its size counts, no disk is used
-        data.truncate(ONE_THREAD_BELOW_BYTES)
-    assert weight_bytes(big) == ONE_THREAD_BELOW_BYTES + 5
-    assert default_intra_op_threads("cpu", big) == (None, "default: one per physical core")
     tiny = tiny_model_dir / "model.onnx"
-    assert weight_bytes(tiny) < ONE_THREAD_BELOW_BYTES
-    assert default_intra_op_threads("cpu", tiny)[0] == 1
+    assert default_intra_op_threads("cpu", tiny) == (1, "default: one thread for a model folder under 32 MB")
     assert default_intra_op_threads("dml", tiny)[0] is None  # an accelerator's CPU threads run leftovers only
     assert default_intra_op_threads("cpu", tmp_path / "missing" / "model.onnx")[0] is None  # nothing to size
+    # external data under any name, in a subfolder, or a symlink to a blob (Hugging Face snapshots) counts
+    for name, layout in (("named", "weights/layer0.bin"), ("linked", "model.onnx.data")):
+        folder = tmp_path / name
+        _sparse(folder / "model.onnx", 5)
+        if name == "linked":
+            (folder / layout).symlink_to(_sparse(tmp_path / "blobs" / "abc123", ONE_THREAD_BELOW_BYTES))
+        else:
+            _sparse(folder / layout, ONE_THREAD_BELOW_BYTES)
+        assert default_intra_op_threads("cpu", folder / "model.onnx") == (None, "default: one per physical core"), name
+
+
+def test_a_folder_is_sized_only_until_it_passes_the_line(tmp_path: Path) -> None:
+    for index in range(3):
+        _sparse(tmp_path / f"part{index}.bin", 40)
+    assert folder_bytes(tmp_path, stop_at=50) == 80  # stopped after the second file
+    assert folder_bytes(tmp_path, stop_at=10**9) == 120
+    (tmp_path / "loop").symlink_to(tmp_path)  # a symlinked folder is not followed
+    assert folder_bytes(tmp_path, stop_at=10**9) == 120
 
 
 def test_generate_takes_threading_from_set_and_reports_it(tiny_model_dir: Path, capsys) -> None:

@@ -6,7 +6,7 @@ so a wake-up is a futex round trip) for a few microseconds of work, and on a bus
 woken thread waits for a core. Measured on this project's 2-core host (2026-12-03; int4 and fp32
 builds of the embedded model's architecture at widths 64-1024, one thread against two,
 interleaved, 64 new tokens):
-- the tiny model (10 MB int4, 17 MB fp32): quiet, one thread decoded as fast as two (int4) or
+- the tiny model (folders of 10.7 MB int4, 17.9 MB fp32): quiet, one thread decoded as fast as two (int4) or
   8 % slower (fp32); beside one busy process, 11-22 % faster; always 12-35 % less CPU per request;
 - from 40 MB on, two threads decoded, when quiet, as fast (40 MB int4) or up to 32 % faster (73 MB
   fp32: 1.27x; the "small" preset, 208 MB: 1.5x).
@@ -17,27 +17,44 @@ Long prompts gain from more threads on any model (3,900 tokens on the tiny model
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-ONE_THREAD_BELOW_BYTES = 32 * 10**6  # between 17 MB (one thread faster) and 40 MB (two faster)
+ONE_THREAD_BELOW_BYTES = 32 * 10**6  # between 17 MB (one thread as fast or faster) and 73 MB (two faster)
+_MAX_ENTRIES = 10_000  # a folder with more is no toy model folder: stop looking
 
 
-def weight_bytes(onnx_path: Path) -> int | None:
-    """The graph file and its external data (``model.onnx.data`` and the like beside it); None if unreadable."""
+def folder_bytes(folder: Path, stop_at: int) -> int | None:
+    """Bytes of the files under ``folder`` (symlinked files followed, symlinked folders not), counted
+    until the total reaches ``stop_at``; None if the folder cannot be read.
+
+    The whole folder, not the graph's file names: external data may be called anything (one file per
+    tensor from some exporters) and may sit in a subfolder; counting a tokenizer too only errs
+    towards ORT's default. Hugging Face snapshot folders hold symlinks to their blobs.
+    """
+    total, seen, pending = 0, 0, [folder]
     try:
-        if not onnx_path.is_file():
-            return None
-        # names compared as text, not as a glob: a folder may be called "phi3[int4]" and a file "model[1].onnx"
-        return sum(path.stat().st_size for path in onnx_path.parent.iterdir()
-                   if path.name.startswith(onnx_path.name) and path.is_file())
+        while pending:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > _MAX_ENTRIES:
+                        return max(total, stop_at)
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_file():
+                        total += entry.stat().st_size
+                    if total >= stop_at:
+                        return total
     except OSError:
         return None
+    return total
 
 
 def default_intra_op_threads(provider: str, onnx_path: Path) -> tuple[int | None, str]:
     """(threads, why) for a session whose config names no intra-op thread count; None: ORT's default."""
-    if provider == "cpu":
-        size = weight_bytes(onnx_path)
+    if provider == "cpu" and onnx_path.is_file():
+        size = folder_bytes(onnx_path.parent, stop_at=ONE_THREAD_BELOW_BYTES)
         if size is not None and size < ONE_THREAD_BELOW_BYTES:
-            return 1, f"default: one thread for a model under {ONE_THREAD_BELOW_BYTES // 10**6} MB"
+            return 1, f"default: one thread for a model folder under {ONE_THREAD_BELOW_BYTES // 10**6} MB"
     return None, "default: one per physical core"
