@@ -92,7 +92,7 @@ dl.env dt { font-weight: 600; color: #3e4c59; }
 dl.tested { margin: 12px 0; }
 dl.env.tested dd { word-break: normal; overflow-wrap: anywhere; font-family: inherit; font-size: 14px; }
 dl.env dd { margin: 0; font-family: ui-monospace, "SFMono-Regular", Consolas, monospace; font-size: 13px;
-            word-break: break-all; }
+            overflow-wrap: anywhere; }  /* sentences wrap at spaces; a long path anywhere */
 dl.defs dt { font-weight: 700; margin-top: 6px; }
 dl.defs dd { margin: 0 0 0 16px; }
 .muted { color: #7b8794; }
