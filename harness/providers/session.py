@@ -24,7 +24,7 @@ from harness.providers.capture import one_line
 from harness.providers.huge_pages import HugePageResult, load_on_huge_pages
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
 from harness.providers.spec import Attachment, Placement, ProviderSpec, short_name, spec_for
-from harness.providers.thread_default import default_intra_op_threads
+from harness.providers.thread_default import ORT_DEFAULT, default_intra_op_threads
 
 CPU_EP = "CPUExecutionProvider"
 STRICT_KEY = "session.disable_cpu_ep_fallback"
@@ -129,7 +129,7 @@ def threading_in_effect(session: Any) -> dict[str, Any]:
         "intra_op_num_threads": intra,
         "inter_op_num_threads": inter,
         "intra_op_threads_source": _THREAD_SOURCE.get(session)
-        or ("configured" if options.intra_op_num_threads else "default: one per physical core"),
+        or ("configured" if options.intra_op_num_threads else ORT_DEFAULT),
         "allow_spinning": _config_entry(options, "session.intra_op.allow_spinning", "1") == "1",
         "force_spinning_stop": _config_entry(options, "session.force_spinning_stop", "0") == "1",
         "dynamic_block_base": int(_config_entry(options, "session.dynamic_block_base", "0")),

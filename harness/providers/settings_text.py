@@ -17,15 +17,16 @@ def huge_pages_text(pages: dict[str, Any]) -> str:
 
 def threading_text(threading: dict[str, Any]) -> str:
     """``intra-op 2 (default: one per physical core), inter-op 0, spinning off, sequential``."""
-    intra, rest = threading_settings_text(threading).split(", ", 1)
-    return f"{intra} ({threading['intra_op_threads_source']}), {rest}"
+    return threading_settings_text(threading, source=threading["intra_op_threads_source"])
 
 
-def threading_settings_text(threading: dict[str, Any]) -> str:
-    """``intra-op 2, inter-op 0, spinning off, sequential``: what changes the speed, not why it was chosen."""
+def threading_settings_text(threading: dict[str, Any], source: str | None = None) -> str:
+    """``intra-op 2, inter-op 0, spinning off, sequential``: what changes the speed; ``source`` (why
+    that thread count) follows the count when given."""
     spinning = "on" if threading["allow_spinning"] else "off"
     if threading["allow_spinning"] and threading.get("force_spinning_stop"):
         spinning += " (stops when a Run returns)"
     blocks = f", dynamic blocks {threading['dynamic_block_base']}" if threading.get("dynamic_block_base") else ""
-    return (f"intra-op {threading['intra_op_num_threads']}, inter-op {threading['inter_op_num_threads']}, "
+    why = f" ({source})" if source else ""
+    return (f"intra-op {threading['intra_op_num_threads']}{why}, inter-op {threading['inter_op_num_threads']}, "
             f"spinning {spinning}{blocks}, {threading['execution_mode']}")

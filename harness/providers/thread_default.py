@@ -22,6 +22,7 @@ from pathlib import Path
 
 ONE_THREAD_BELOW_BYTES = 32 * 10**6  # between 17 MB (one thread as fast or faster) and 73 MB (two faster)
 _MAX_ENTRIES = 10_000  # a folder with more is no toy model folder: stop looking
+ORT_DEFAULT = "default: one per physical core"  # ORT's own intra-op default, as environment.json words it
 
 
 def folder_bytes(folder: Path, stop_at: int) -> int | None:
@@ -57,4 +58,4 @@ def default_intra_op_threads(provider: str, onnx_path: Path) -> tuple[int | None
         size = folder_bytes(onnx_path.parent, stop_at=ONE_THREAD_BELOW_BYTES)
         if size is not None and size < ONE_THREAD_BELOW_BYTES:
             return 1, f"default: one thread for a model folder under {ONE_THREAD_BELOW_BYTES // 10**6} MB"
-    return None, "default: one per physical core"
+    return None, ORT_DEFAULT

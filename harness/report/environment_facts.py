@@ -32,14 +32,20 @@ _SESSION_SETTINGS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 
 
 def _session_settings(env: dict[str, Any]) -> dict[str, str]:
-    """``threads (cpu)``: ``intra-op 2 (...), ...`` and the like, per provider that loaded; a row an
-    older or hand-edited stamp cannot fill is left out (the whole stamp is linked below the list)."""
-    facts: dict[str, str] = {}
-    for section, (label, describe) in _SESSION_SETTINGS.items():
-        per_provider = env.get(section)
-        for provider, value in (per_provider.items() if isinstance(per_provider, dict) else ()):
-            try:
-                facts[f"{label} ({provider})"] = describe(value)
-            except (KeyError, TypeError, ValueError):
-                continue
-    return facts
+    """``threads (cpu)``: ``intra-op 2 (...), ...`` and the like, per provider that loaded."""
+    return {f"{label} ({provider})": text
+            for section, (label, describe) in _SESSION_SETTINGS.items()
+            for provider, text in per_provider_text(env, section, describe).items()}
+
+
+def per_provider_text(env: dict[str, Any], section: str, describe: Callable[[dict[str, Any]], str]) -> dict[str, str]:
+    """Provider -> ``describe`` of its entry in ``env[section]``; an entry an older or hand-edited
+    stamp cannot fill is left out (the page links the whole stamp; the gate does not compare it)."""
+    per_provider = env.get(section)
+    found: dict[str, str] = {}
+    for provider, value in (per_provider.items() if isinstance(per_provider, dict) else ()):
+        try:
+            found[provider] = describe(value)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found

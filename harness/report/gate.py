@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.providers.settings_text import threading_settings_text
+from harness.report.environment_facts import per_provider_text
 from harness.report.runs import RunData
 from harness.stats import MetricComparison, judge_family
 
@@ -202,22 +203,10 @@ def run_differences(baseline: dict[str, Any], current: dict[str, Any]) -> list[s
         before, after = _dig(baseline, path), _dig(current, path)
         if before != after:
             found.append(f"{label} differs ({_short(before)} vs {_short(after)})")
-    before, after = _threading(baseline), _threading(current)
+    before, after = (per_provider_text(env, "threading", threading_settings_text) for env in (baseline, current))
     for provider in sorted(before.keys() & after.keys()):
         if before[provider] != after[provider]:
             found.append(f"{provider} threads differ ({before[provider]} vs {after[provider]})")
-    return found
-
-
-def _threading(environment: dict[str, Any]) -> dict[str, str]:
-    """Provider -> its session's threading in words; providers whose stamp cannot be read are left out."""
-    per_provider = environment.get("threading")
-    found = {}
-    for provider, threading in (per_provider.items() if isinstance(per_provider, dict) else ()):
-        try:
-            found[provider] = threading_settings_text(threading)
-        except (KeyError, TypeError):
-            continue
     return found
 
 
