@@ -2,9 +2,10 @@
 
 Ctrl-C (SIGINT) or SIGTERM reaches ``run`` only (the child has its own process group): ``run``
 passes it on once, so the suites stop measuring, judge what they have ("interrupted" for the rest)
-and write the report. A second signal kills the child at once; every file it wrote is whole,
-since run files are written line by line or by rename. On Linux the child is also killed when
-``run`` is killed outright (its parent-death signal), so it never measures on alone.
+and write the report. A second signal kills the child at once (SIGKILL): files written by rename
+are whole, and the line files lose at most the line being written (Linux may stop a write that
+crosses a page; the loaders skip a cut-off last line with a warning). On Linux the child is also
+killed when ``run`` is killed outright (its parent-death signal), so it never measures on alone.
 
 The child's stdout and stderr are relayed: its own error lines ("phi3-harness: ..." or pytest's "ERROR: ...")
 go to stderr as one ``phi3-harness run:`` line each; everything else (warnings, plugin chatter)
@@ -121,7 +122,7 @@ def _isolation() -> dict:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: killed when ``run`` dies (run files stay whole: line or rename writes).
+    """In the child before exec: killed when ``run`` dies (at most the line being written is lost).
 
     A catchable death signal was tried: it arrives once per thread of the dying parent, sometimes in
     the middle of the suites' own locks, and left children that hung; SIGKILL cannot.
