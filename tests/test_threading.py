@@ -13,6 +13,7 @@ from harness import cli
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.providers import ProviderSettings, create_session, session_options, threading_in_effect
+from harness.providers import thread_default
 from harness.providers.thread_default import ONE_THREAD_BELOW_BYTES, default_intra_op_threads, folder_bytes
 
 
@@ -114,6 +115,13 @@ def test_a_folder_is_sized_only_until_it_passes_the_line(tmp_path: Path) -> None
     assert folder_bytes(tmp_path, stop_at=10**9) == 120
     (tmp_path / "loop").symlink_to(tmp_path)  # a symlinked folder is not followed
     assert folder_bytes(tmp_path, stop_at=10**9) == 120
+
+
+def test_a_folder_of_too_many_entries_counts_as_over_the_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(thread_default, "_MAX_ENTRIES", 3)  # 10,000 in use: made small here
+    for index in range(4):
+        (tmp_path / f"empty{index}").touch()
+    assert folder_bytes(tmp_path, stop_at=50) == 50  # 0 bytes seen, yet not called a toy model
 
 
 def test_generate_takes_threading_from_set_and_reports_it(tiny_model_dir: Path, capsys) -> None:
