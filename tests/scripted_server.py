@@ -96,12 +96,15 @@ class SendStamps:
         while self.sock is not None and not (stamps and max(stamps) >= ends[-1]) and time.monotonic() < deadline:
             self._drain(stamps)
             await asyncio.sleep(0.001)
-        offset = _wall_minus_perf_ns()
         found = [min((t for key, t in stamps.items() if key >= end), default=None) for end in ends]
         self.close()
-        return [t - offset if t is not None else None for t in found]
+        return found
 
     def _drain(self, stamps: dict[int, int]) -> None:
+        """Stamps waiting in the error queue -> ``stamps`` (byte offset -> perf_counter_ns), each turned
+        from wall clock with the offset read as it is drained, milliseconds after it was taken: a wall
+        clock set while a response is sent (a VM here stepped it every 100 ms) moves no earlier stamp."""
+        offset = None
         while True:
             try:
                 _, ancillary, _, _ = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
@@ -115,6 +118,8 @@ class SendStamps:
                 elif len(raw) >= 16:  # IP_RECVERR: struct sock_extended_err, ee_data = the byte offset
                     key = struct.unpack("IBBBBII", raw[:16])[6]
             if stamp and key is not None:
+                offset = _wall_minus_perf_ns() if offset is None else offset
+                stamp -= offset
                 stamps[key] = min(stamp, stamps.get(key, stamp))  # a retransmission is stamped again, later
 
     def close(self) -> None:

@@ -66,6 +66,13 @@ def test_wall_clock_offset_is_stable_between_calls() -> None:
     assert abs(wall_minus_perf_ns() - wall_minus_perf_ns()) < 1_000_000
 
 
+def test_a_wall_clock_step_moves_the_next_stamp_at_once(monkeypatch) -> None:
+    before = wall_minus_perf_ns()
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() + 5_000_000)  # the clock set 5 ms ahead
+    assert abs(wall_minus_perf_ns() - before - 5_000_000) < 1_000_000
+
+
 @contextlib.contextmanager
 def _loopback_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     """A connected pair on 127.0.0.1: ours (the client's end) and theirs (the server's)."""

@@ -30,36 +30,33 @@ _ANCILLARY = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 EVENT_ENDS = (b"\n\n", b"\n\r\n", b"\r\r")
 
 
-_offset = (0, 1 << 62, -1.0)  # (wall clock - perf_counter ns, its bracket width ns, when: time.monotonic())
-OFFSET_REFRESH_S = 0.5
+_offset: int | None = None  # the last wall clock - perf_counter offset read with a tight bracket
 TIGHT_BRACKET_NS = 20_000
 
 
 def wall_minus_perf_ns() -> int:
-    """The wall clock's lead over perf_counter (kernel stamps are wall clock).
+    """The wall clock's lead over perf_counter now (kernel stamps are wall clock).
 
-    Linux changes it only when the wall clock is set (frequency slewing moves both clocks alike), so
-    the tightest perf/wall/perf bracket seen is kept: a thread preempted between two clock reads on
-    a busy machine would otherwise shift every stamp by milliseconds. Twice a second a new tight
-    bracket that disagrees by more than both widths means the wall clock was set: it replaces the old.
+    Linux changes it only when the wall clock is set (frequency slewing moves both clocks alike),
+    but a clock may be set often: a VM here was seen stepping it by 0.5 ms every 100 ms, and an
+    offset kept for half a second put the stamps up to 2.5 ms off. So every stamp reads a fresh
+    perf/wall/perf bracket and uses it when it is tight (< 20 us). A wide one means the thread was
+    preempted between the reads (milliseconds on a busy machine): the last tight offset is used
+    instead, and until there is one, the tightest of a few tries.
     """
     global _offset
-    offset, width, measured_at = _offset
-    now = time.monotonic()
-    if now - measured_at < OFFSET_REFRESH_S:
-        return offset
-    best_width, best = 1 << 62, offset
-    for _ in range(8):
+    best_width, best = 1 << 62, 0
+    for _ in range(2 if _offset is not None else 8):
         before = time.perf_counter_ns()
         wall = time.time_ns()
         after = time.perf_counter_ns()
         if after - before < best_width:
             best_width, best = after - before, wall - (before + after) // 2
-    stepped = best_width < TIGHT_BRACKET_NS and abs(best - offset) > best_width + width
-    if best_width < width or stepped:
-        offset, width = best, best_width
-    _offset = (offset, width, now)
-    return offset
+        if best_width < TIGHT_BRACKET_NS:
+            break
+    if best_width < TIGHT_BRACKET_NS or _offset is None:
+        _offset = best
+    return _offset
 
 
 class WireError(Exception):
