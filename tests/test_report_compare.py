@@ -229,6 +229,22 @@ def test_comparison_page_has_cases_plot_definitions_and_checklists_per_provider(
         assert f'href="{link}"' in page and (out / link).is_file()
 
 
+def test_comparison_page_lists_each_cases_metrics_under_its_own_heading_row(three_runs):
+    _, _, out = three_runs
+    page = (out / "index.html").read_text()
+    first = page.split("<h3>cpu-fast-again against cpu-fast</h3>")[1].split("</table>")[0]
+    groups = re.findall(r'<tbody><tr class="case"><th colspan="6" scope="rowgroup">(.*?)</th></tr>(.*?)</tbody>', first)
+    assert [heading for heading, _ in groups] == [
+        f"latency · {P16} (6 vs 6 samples)", "latency · cpu-engine-fp32-p128-n16-c1 (3 vs 3 samples)",
+        "concurrency · cpu-engine-fp32-p16-n16-c4 (8 vs 8 samples)", f"memory · {P16} (10 vs 10 samples)"]
+    for _, rows in groups:  # six cells a row, the metric first; the case id only in the heading
+        cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", rows)]
+        assert [c[0] for c in cells] == ["TTFT", "E2E", "decode tok/s"] and {len(c) for c in cells} == {6}
+        assert not any("cpu-engine" in cell for row in cells for cell in row)
+    few = groups[1][1]
+    assert few.count('<td class="num">–</td>') == 6 and few.count(">inconclusive (n~5)<") == 3  # upper case is CSS
+
+
 def test_refusal_is_a_harness_error_for_library_callers(tmp_path):
     with pytest.raises(HarnessError, match=r"no case in common \(max_new_tokens 16 vs 32\)"):
         compare_runs(load_run(FAST), load_run(N32), 10)

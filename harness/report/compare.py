@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from harness.report.compare_text import ratio_text, verdict_text
-from harness.report.gate import NOT_COMPARED, RunComparison
+from harness.report.compare_text import case_heading, ratio_text, verdict_text
+from harness.report.gate import NOT_COMPARED, CaseResult, GatedMetric, RunComparison
 from harness.report.html import VERDICT_CLASS, bullet_box, esc, generated_stamp, page, render_table
 from harness.units import number as fmt_number
 from harness.report.plots import new_figure, save_figure
@@ -151,15 +151,7 @@ def _comparison_section(comparison: RunComparison, plot_name: str | None, headin
     unmatched = [f"only in {comparison.baseline}: {case}" for case in comparison.only_baseline]
     unmatched += [f"only in {comparison.current}: {case}" for case in comparison.only_current]
     parts.append(bullet_box("note", "Cases without a partner (not compared)", unmatched))
-    frame = comparison.frame()
-    frame["ratio_text"] = [ratio_text(r.result) for r in comparison.results]
-    frame["verdict_text"] = [verdict_text(r.result) for r in comparison.results]
-    columns = ["test", "case_id", "metric", "n_baseline", "n_current", "baseline_median", "current_median",
-               "ratio_text", "p_adjusted", "verdict_text"]
-    titles = {"n_baseline": "n base", "n_current": "n now", "baseline_median": f"median {comparison.baseline}",
-              "current_median": f"median {comparison.current}", "ratio_text": "ratio now/base [simultaneous 95 % interval]",
-              "p_adjusted": "p (Holm)", "verdict_text": "verdict"}
-    parts.append(render_table(frame, columns, _cell, empty="no case in both runs", titles=titles))
+    parts.append(_cases_table(comparison))
     why = [f"{r.key[0]} · {r.case_id} · {r.metric.label}: {r.result.reason}" for r in comparison.of("inconclusive")]
     parts.append(bullet_box("note", "Why inconclusive (each verdict's reason is also its tooltip)", why))
     if plot_name:
@@ -169,18 +161,43 @@ def _comparison_section(comparison: RunComparison, plot_name: str | None, headin
     return "".join(parts)
 
 
-def _cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
-    if column == "verdict_text":
-        css = COMPARISON_VERDICT_CLASS.get(str(row["verdict"]), "v-skip")
-        return f'<span class="verdict {css}" title="{esc(row["reason"])}">{esc(value)}</span>', ""
-    if column in ("baseline_median", "current_median"):
-        shown = "–" if value is None or pd.isna(value) else f"{fmt_number(float(value))} {row['unit']}"
-        return esc(shown), "num"
-    if column == "p_adjusted":
-        return ("–" if value is None or pd.isna(value) else f"{float(value):.2g}"), "num"
-    if column == "ratio_text":
-        return esc(value), "num"
-    return None, ""
+def _cases_table(comparison: RunComparison) -> str:
+    """The terminal's shape: a heading row per case (test, case id, samples) over its metrics' rows.
+
+    Six columns fit a 900 px page; the long case id gets a row of its own instead of a column that
+    wraps it letter by letter. comparison.csv keeps one flat row per metric.
+    """
+    if not comparison.results:
+        return '<p class="muted">no case in both runs</p>'
+    titles = [("metric", ""), (f"median {comparison.baseline}", "num"), (f"median {comparison.current}", "num"),
+              ("ratio now/base [simultaneous 95 % interval]", "num"), ("p (Holm)", "num"), ("verdict", "")]
+    head = "<tr>" + "".join(f'<th scope="col" class="{css}">{esc(title)}</th>' for title, css in titles) + "</tr>"
+    groups: dict[tuple[Any, ...], list[str]] = {}  # in the comparison's order (dicts keep it)
+    headings: dict[tuple[Any, ...], str] = {}
+    for result in comparison.results:
+        headings.setdefault(result.key, case_heading(result))
+        groups.setdefault(result.key, []).append(_metric_row(result))
+    bodies = [f'<tbody><tr class="case"><th colspan="{len(titles)}" scope="rowgroup">{esc(headings[key])}</th></tr>'
+              + "".join(rows) + "</tbody>" for key, rows in groups.items()]
+    return f'<div class="tablewrap"><table class="cases"><thead>{head}</thead>{"".join(bodies)}</table></div>'
+
+
+def _metric_row(item: CaseResult) -> str:
+    metric, result = item.metric, item.result
+    css = COMPARISON_VERDICT_CLASS.get(result.verdict, "v-skip")
+    cells = [
+        f"<td>{esc(metric.label)}</td>",
+        f'<td class="num">{esc(_median(result.baseline_median, metric))}</td>',
+        f'<td class="num">{esc(_median(result.current_median, metric))}</td>',
+        f'<td class="num">{"–" if result.ratio is None else esc(ratio_text(result))}</td>',
+        f'<td class="num">{"–" if result.p_adjusted is None else f"{result.p_adjusted:.2g}"}</td>',
+        f'<td><span class="verdict {css}" title="{esc(result.reason)}">{esc(verdict_text(result))}</span></td>',
+    ]
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def _median(value: float | None, metric: GatedMetric) -> str:
+    return "–" if value is None else f"{fmt_number(value * metric.scale)} {metric.unit}"
 
 
 def _runs_table(runs: list[RunData], links: list[str]) -> str:
@@ -192,6 +209,8 @@ def _runs_table(runs: list[RunData], links: list[str]) -> str:
                      "cpu": summary["cpu"], "os": summary["os"], "report": link, "folder": str(run.path)})
 
     def cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
+        if column == "run":
+            return esc(value), "run"
         if column == "report":
             return f'<a href="{esc(value)}" title="{esc(row["folder"])}">open</a>', ""
         return None, ""

@@ -25,7 +25,7 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
     for result in comparison.results:
         if result.key != current_case:
             current_case = result.key
-            lines.append(_fit(_case_heading(result)))
+            lines.append(_fit(case_heading(result)))
         lines.append(_fit(_row(result)))
     for label, ids in (("only in the baseline", comparison.only_baseline), ("only in the current run", comparison.only_current)):
         if ids:
@@ -34,7 +34,8 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
     return lines
 
 
-def _case_heading(result: CaseResult) -> str:
+def case_heading(result: CaseResult) -> str:
+    """A case's line above its metrics (terminal and page): test, case id and the samples compared."""
     samples = f"{result.result.n_baseline} vs {result.result.n_current} samples"
     return f"{result.key[0]} · {result.case_id} ({samples})"
 

@@ -71,6 +71,11 @@ th.group { text-align: center; border-left: 2px solid #fff; border-right: 2px so
 th.sub { text-align: right; font-weight: 500; color: #3e4c59; }
 td.id { white-space: normal; word-break: keep-all; overflow-wrap: normal; }  /* ids never break inside; lists of ids wrap at their commas */
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.num { text-align: right; }
+td.run { white-space: nowrap; }
+table.cases th { white-space: normal; }  /* the long ratio title wraps, not the metric or verdict */
+table.cases td:first-child, table.cases .verdict { white-space: nowrap; }
+table.cases tr.case th { background: #f3f6f9; text-align: left; white-space: normal; overflow-wrap: anywhere; }
 tr:hover td { background: #f8fafc; }
 .verdict { font-weight: 700; text-transform: uppercase; font-size: 12px; letter-spacing: 0.04em;
            border-radius: 4px; padding: 2px 8px; display: inline-block; }
