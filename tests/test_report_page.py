@@ -108,3 +108,18 @@ def test_on_narrow_pages_the_checklist_reason_is_the_cell_that_takes_a_line_of_i
     rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1])
     assert rows and all(row.count("<td") == len(header) for row in rows)
     assert "table.checklist td:last-child { grid-column: 1 / -1;" in fast_in_place.page
+
+
+def test_quantities_and_ids_never_break_across_lines_and_prose_may(fast_in_place: Rendered) -> None:
+    # On a 900 px page the serving summary's "1.90 ms" wrapped a digit at a time, and case ids a hyphen
+    # at a time: cells holding a number with its unit, or an id, keep it on one line.
+    from harness.report.html import default_cell
+
+    for text in ("1.90 ms", "534 µs", "1.55 s", "2,228", "0.177 GiB", "-3.5e-05 s"):
+        assert default_cell("x", text) == (text, "num")
+    assert default_cell("case_id", "cpu-engine-fp32-p128-n16-r100") == ("cpu-engine-fp32-p128-n16-r100", "id")
+    assert default_cell("reason", "loaded in 0.1 s") == ("loaded in 0.1 s", "text")
+    assert default_cell("x", "1.90 ms and more")[1] == "text"
+    serving = fast_in_place.page.split('id="serving"')[1].split("</table>")[0]
+    assert re.search(r'<td class="num">\d[\d.]* ms</td>', serving)
+    assert "td.id { white-space: nowrap; }" in fast_in_place.page and "td.num {" in fast_in_place.page

@@ -7,6 +7,7 @@ markup not escaped is markup this module writes itself.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -66,14 +67,13 @@ h3 { font-size: 16px; margin: 20px 0 8px; }
 .tablewrap { overflow-x: auto; background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { padding: 5px 8px; border-bottom: 1px solid #e4e7eb; text-align: left; vertical-align: top; }
-th { background: #e9eef4; font-weight: 600; white-space: nowrap; }
+th { background: #e9eef4; font-weight: 600; }  /* titles wrap at their spaces: ids and numbers get the width */
 th.group { text-align: center; border-left: 2px solid #fff; border-right: 2px solid #fff; }
 th.sub { text-align: right; font-weight: 500; color: #3e4c59; }
-td.id { white-space: normal; word-break: keep-all; overflow-wrap: normal; }  /* ids never break inside; lists of ids wrap at their commas */
+td.id { white-space: nowrap; }  /* an id (no spaces, <= 48 characters) never breaks, not even at its hyphens */
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th.num { text-align: right; }
 td.run { white-space: nowrap; }
-table.cases th { white-space: normal; }  /* the long ratio title wraps, not the metric or verdict */
 table.cases td:first-child, table.cases .verdict { white-space: nowrap; }
 table.cases tr.case th { background: #f3f6f9; text-align: left; white-space: normal; overflow-wrap: anywhere; }
 tr:hover td { background: #f8fafc; }
@@ -110,6 +110,7 @@ nav a { margin-right: 14px; }
   table.checklist tr { display: grid; border-bottom: 1px solid #e4e7eb;
     grid-template-columns: minmax(7em, 1.3fr) 6.5em minmax(6em, 1fr) minmax(6em, 1fr) minmax(7em, 1.5fr) 5em; }
   table.checklist td { border-bottom: none; }
+  table.checklist td.id { white-space: normal; }  /* a long id breaks at its hyphens, inside its grid cell */
   table.checklist th:last-child { display: none; }
   table.checklist td:last-child { grid-column: 1 / -1; padding-top: 0; color: #3e4c59; }
 }
@@ -181,6 +182,9 @@ def header_rows(titles: list[str]) -> str:
     return f"<tr>{''.join(top)}</tr><tr>{''.join(bottom)}</tr>"
 
 
+_QUANTITY = re.compile(r"[-+]?\d[\d,]*(\.\d+)?(e[-+]?\d+)? ?(µs|ms|s|%|GiB|MiB|tok/s)?")
+
+
 def default_cell(column: str, value: Any) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("yes" if value else "no"), ""
@@ -193,6 +197,8 @@ def default_cell(column: str, value: Any) -> tuple[str, str]:
     if is_missing(value):
         return "–", "num"
     text = str(value)
+    if _QUANTITY.fullmatch(text):  # a number already written with its unit ("1.90 ms", "2,228"): kept whole
+        return esc(text), "num"
     # Identifiers (case ids, provider names) must not wrap mid-word; prose may.
     return esc(text), ("id" if " " not in text and len(text) <= 48 else "text")
 
