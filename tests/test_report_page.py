@@ -123,3 +123,6 @@ def test_quantities_and_ids_never_break_across_lines_and_prose_may(fast_in_place
     serving = fast_in_place.page.split('id="serving"')[1].split("</table>")[0]
     assert re.search(r'<td class="num">\d[\d.]* ms</td>', serving)
     assert "td.id { white-space: nowrap; }" in fast_in_place.page and "td.num {" in fast_in_place.page
+    latency_head = fast_in_place.page.split('id="latency"')[1].split("</thead>")[0]
+    assert '<th rowspan="2">case</th>' in latency_head  # ids: title on the left, as they are
+    assert '<th rowspan="2" class="num">prompt (tok)</th>' in latency_head  # numbers: title right, over them
