@@ -172,13 +172,11 @@ def _cases_table(comparison: RunComparison) -> str:
     titles = [("metric", ""), (f"median {comparison.baseline}", "num"), (f"median {comparison.current}", "num"),
               ("ratio now/base [simultaneous 95 % interval]", "num"), ("p (Holm)", "num"), ("verdict", "")]
     head = "<tr>" + "".join(f'<th scope="col" class="{css}">{esc(title)}</th>' for title, css in titles) + "</tr>"
-    groups: dict[tuple[Any, ...], list[str]] = {}  # in the comparison's order (dicts keep it)
-    headings: dict[tuple[Any, ...], str] = {}
+    cases: dict[tuple[Any, ...], list[CaseResult]] = {}  # in the comparison's order (dicts keep it)
     for result in comparison.results:
-        headings.setdefault(result.key, case_heading(result))
-        groups.setdefault(result.key, []).append(_metric_row(result))
-    bodies = [f'<tbody><tr class="case"><th colspan="{len(titles)}" scope="rowgroup">{esc(headings[key])}</th></tr>'
-              + "".join(rows) + "</tbody>" for key, rows in groups.items()]
+        cases.setdefault(result.key, []).append(result)
+    bodies = [f'<tbody><tr class="case"><th colspan="{len(titles)}" scope="rowgroup">{esc(case_heading(rows[0]))}'
+              f'</th></tr>{"".join(_metric_row(row) for row in rows)}</tbody>' for rows in cases.values()]
     return f'<div class="tablewrap"><table class="cases"><thead>{head}</thead>{"".join(bodies)}</table></div>'
 
 
@@ -209,8 +207,6 @@ def _runs_table(runs: list[RunData], links: list[str]) -> str:
                      "cpu": summary["cpu"], "os": summary["os"], "report": link, "folder": str(run.path)})
 
     def cell(column: str, value: Any, row: pd.Series) -> tuple[str | None, str]:
-        if column == "run":
-            return esc(value), "run"
         if column == "report":
             return f'<a href="{esc(value)}" title="{esc(row["folder"])}">open</a>', ""
         return None, ""

@@ -32,7 +32,6 @@ th.sub { text-align: right; font-weight: 500; color: #3e4c59; }
 td.id { white-space: nowrap; }  /* an id (no spaces, <= 48 characters) never breaks, not even at its hyphens */
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th.num { text-align: right; }
-td.run { white-space: nowrap; }
 table.cases td:first-child, table.cases .verdict { white-space: nowrap; }
 table.cases tr.case th { background: #f3f6f9; text-align: left; white-space: normal; overflow-wrap: anywhere; }
 tr:hover td { background: #f8fafc; }
