@@ -14,12 +14,15 @@ Per round (interleaved, the order alternating) this measures
   written bytes go out as non-temporal stores, so its read + write figure is a ceiling a
   read-only step cannot reach (~44 GB/s copy vs ~33 GB/s read on 2 quiet cores of this machine);
 - B: bytes read per decode step, from the graph's initializers (+ KV at the mean past length);
+- K: the second ceiling, the weight bytes/s of the model's heaviest weight kernel on an in-cache
+  copy with our session's settings (kernel_ceiling.py): weights per step / K bounds decode speed
+  too, for any engine running that kernel; the lower of the two ceilings is the one that binds;
 - decode tok/s of this engine (as configured: huge pages on by default, harness/providers/huge_pages.py),
   of this engine on 4 KiB pages, of onnxruntime-genai as it loads itself, and of genai given the
   same huge-page advice after its load (so the engine-vs-engine ratio can be read like for like);
 
 then prints medians and IQR per target, the share of the roofline each reaches (against the same
-round's bandwidth) and the per-round ratios to genai. numpy allocates its arrays on transparent huge
+round's bandwidth), the share of the lower ceiling, and the per-round ratios to genai. numpy allocates its arrays on transparent huge
 pages, so W is what the memory system gives a well-placed stream.
 
 Meant for the memory-bound preset (``--model small``, built into the cache on first use); the
@@ -46,8 +49,10 @@ from harness.config import load_config, parse_override
 from harness.model.default_model import resolve_model
 from harness.model.folder import load_model_folder
 from harness.providers.huge_pages import load_on_huge_pages, unavailable_reason
+from harness.providers.session import threading_in_effect
 from harness.targets.base import Request, TokenEvent
 from harness.targets.engine import Engine
+from kernel_ceiling import KernelCeiling, heaviest_kernel, initializer_bytes
 
 STREAM_BYTES = 256 * 2**20
 # Reductions that read each byte once with little arithmetic per byte (numpy/BLAS drop the GIL).
@@ -114,7 +119,7 @@ def bytes_per_step(model_dir: Path, mean_past: float) -> dict[str, float]:
               for name in node.input[-2:]}
     weights = embedding = 0.0
     for tensor in graph.initializer:
-        size = _tensor_bytes(tensor)
+        size = initializer_bytes(tensor)
         if tensor.name in gathered:
             embedding += size / tensor.dims[0]  # one row per token
         elif tensor.name not in rotary:  # GQA reads one cos/sin row per position
@@ -123,16 +128,6 @@ def bytes_per_step(model_dir: Path, mean_past: float) -> dict[str, float]:
     kv_item = 2 if "float16" in str(_kv_type(graph, config.names.past(0)[0])) else 4
     kv = 2 * config.num_layers * config.num_kv_heads * config.head_size * kv_item * mean_past
     return {"weights": weights, "embedding_row": embedding, "kv": kv, "total": weights + embedding + kv}
-
-
-def _tensor_bytes(tensor: Any) -> int:
-    import onnx
-
-    for entry in tensor.external_data:
-        if entry.key == "length":
-            return int(entry.value)
-    item = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-    return int(np.prod(tensor.dims)) * item if tensor.dims else item
 
 
 def _kv_type(graph: Any, name: str) -> int:
@@ -150,9 +145,8 @@ def _spread(values: list[float], digits: int = 2) -> str:
     return f"median {median:7.{digits}f}  IQR {q1:7.{digits}f} .. {q3:7.{digits}f}{warn}"
 
 
-def load_targets(model_dir: Path, overrides: dict[str, str]) -> dict[str, Any]:
+def load_targets(model_dir: Path, settings: Any) -> dict[str, Any]:
     """Ours as configured, ours on 4 KiB pages, genai as it loads itself and genai on huge pages."""
-    settings = load_config(None, overrides).provider_settings("cpu")
     targets: dict[str, Any] = {"ours": Engine.load(model_dir, settings)}
     if settings.huge_pages and not unavailable_reason():
         targets["ours 4k"] = Engine.load(model_dir, dataclasses.replace(settings, huge_pages=False))
@@ -177,7 +171,9 @@ def main() -> int:
                         help="our engine's config overrides, e.g. provider.cpu.intra_op_num_threads=1")
     args = parser.parse_args()
     model_dir = resolve_model(args.model)
-    targets = load_targets(model_dir, dict(parse_override(text) for text in args.overrides))
+    settings = load_config(None, dict(parse_override(text) for text in args.overrides)).provider_settings("cpu")
+    targets = load_targets(model_dir, settings)
+    ceiling = kernel_ceiling(model_dir, settings, targets["ours"].session)
     prompt = tuple([1, 32010] + [(i * 7919) % 30000 + 300 for i in range(args.prompt_tokens - 3)] + [32001])
     request = Request(prompt_ids=prompt, max_new_tokens=args.new_tokens)
     cores = os.cpu_count() or 1
@@ -186,6 +182,7 @@ def main() -> int:
     reads: list[float] = []
     kernels: list[str] = []  # the read kernel that was fastest, per round
     copies: list[float] = []
+    kernel_rates: list[float] = []  # the kernel ceiling's weight bytes/s, per round
     for target in targets.values():
         decode_rate(target, request)  # warm-up
     load_before = os.getloadavg()
@@ -194,11 +191,49 @@ def main() -> int:
         reads.append(read)
         kernels.append(kernel)
         copies.append(bandwidth.copy())
+        if ceiling is not None:
+            kernel_rates.append(ceiling.measure())
         order = list(targets) if round_index % 2 == 0 else list(reversed(list(targets)))
         for name in order:
             rates[name].append(decode_rate(targets[name], request))
     _print(args, model_dir, targets, rates, reads, kernels, copies, load_before, cores)
+    if ceiling is not None:
+        _print_kernel(args, model_dir, ceiling, kernel_rates, rates, reads)
     return 0
+
+
+def kernel_ceiling(model_dir: Path, settings: Any, ours: Any) -> KernelCeiling | None:
+    """The in-cache copy of the model's heaviest kernel, on as many threads as our session has (the
+    toy-model rule of providers/thread_default.py would give the small copy one)."""
+    import onnx
+
+    graph = onnx.load(str(load_model_folder(model_dir).onnx_path), load_external_data=False).graph
+    shape = heaviest_kernel(graph)
+    if shape is None:
+        print("kernel ceiling not measured: the graph has no MatMul or MatMulNBits with constant weights")
+        return None
+    threads = threading_in_effect(ours)["intra_op_num_threads"]
+    return KernelCeiling(shape, dataclasses.replace(settings, intra_op_threads=threads))
+
+
+def _print_kernel(args: argparse.Namespace, model_dir: Path, kernel: KernelCeiling, kernel_rates: list[float],
+                  rates: dict[str, list[float]], reads: list[float]) -> None:
+    """The second ceiling, and each target's share of whichever ceiling is lower in each round."""
+    step = bytes_per_step(model_dir, args.prompt_tokens + args.new_tokens / 2)
+    memory = [bw / step["total"] for bw in reads]  # tok/s allowed by the bandwidth, per round
+    compute = [rate / step["weights"] for rate in kernel_rates]  # tok/s allowed by the kernel, per round
+    node, copy = kernel.describe()
+    print("  kernel ceiling (kernel_ceiling.py, our session's settings):")
+    print(f"    {node}")
+    print(f"    copied with {copy}")
+    print(f"    weights read {_spread([rate / 1e9 for rate in kernel_rates])} GB/s"
+          f" -> {statistics.median(compute):.1f} tok/s")
+    lower = [min(m, c) for m, c in zip(memory, compute)]
+    bound_by = sum(c < m for m, c in zip(memory, compute))
+    print(f"    the lower ceiling: the kernel in {bound_by} of {len(lower)} rounds, memory in the others")
+    for name, values in rates.items():
+        shares = [100 * rate / ceiling for rate, ceiling in zip(values, lower)]
+        print(f"  {name:<8} % of the lower ceiling {_spread(shares)}")
 
 
 def _print(args: argparse.Namespace, model_dir: Path, targets: dict[str, Any], rates: dict[str, list[float]],

@@ -3,26 +3,14 @@ the median alone: a median on the right side by luck is "inconclusive", too few 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_vs_genai.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def goal_verdict():
-    spec = importlib.util.spec_from_file_location("engine_vs_genai", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)  # defines functions only; main() runs under __main__
-    finally:
-        del sys.modules[spec.name]
-    return module.goal_verdict
+    return load_benchmark("engine_vs_genai").goal_verdict
 
 
 def _around(median: float, spread: float, n: int = 40) -> list[float]:
