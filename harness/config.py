@@ -55,6 +55,7 @@ class ProviderConfig:
     execution_mode: str = ProviderSettings.execution_mode  # sequential | parallel
     huge_pages: bool = ProviderSettings.huge_pages  # cpu on Linux: weights on 2 MiB pages (providers/huge_pages.py)
     last_position_logits: bool = ProviderSettings.last_position_logits  # prefill on the graph's last-position edit
+    direct_attention_lengths: bool = ProviderSettings.direct_attention_lengths  # cpu: no mask reformat per step
     strict: bool = False  # refuse CPU fallback for any node (session.disable_cpu_ep_fallback)
     options: dict[str, Any] = field(default_factory=dict)  # ONNX Runtime provider options, passed as is
 
@@ -127,7 +128,7 @@ SECTIONS: dict[str, type] = {
 }
 PROVIDER_KEYS = (
     "threads", "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "force_spinning_stop",
-    "dynamic_block_base", "execution_mode", "huge_pages", "last_position_logits", "strict",
+    "dynamic_block_base", "execution_mode", "huge_pages", "last_position_logits", "direct_attention_lengths", "strict",
 )
 
 
@@ -159,6 +160,7 @@ class Config:
             execution_mode=entry.execution_mode,
             huge_pages=entry.huge_pages,
             last_position_logits=entry.last_position_logits,
+            direct_attention_lengths=entry.direct_attention_lengths,
             strict=entry.strict,
         )
 

@@ -111,7 +111,7 @@ def test_a_bias_and_a_cast_after_the_lm_head_are_edited_through() -> None:
     data = _graph([helper.make_node("MatMul", ["hidden", "w"], ["m"], name="head"),
                    helper.make_node("Add", ["m", "b"], ["a"]),
                    helper.make_node("Cast", ["a"], ["logits"], to=TensorProto.FLOAT)], [WEIGHT, BIAS])
-    edited, lm_head = edit_graph(data, "logits")
+    edited, lm_head, _ = edit_graph(data, "logits")
     model = onnx.load_from_string(edited)
     assert lm_head == "head" and [n.op_type for n in model.graph.node] == ["Gather", "MatMul", "Add", "Cast"]
     assert model.graph.output[0].type.tensor_type.shape.dim[1].dim_value == 1

@@ -101,6 +101,8 @@ def render(report: dict[str, Any]) -> list[str]:
             lines.append(_wrapped(f"memory: {huge_pages_text(probe['huge_pages'])}", " " * 8, hang="  "))
         if probe.get("prefill_logits"):
             lines.append(_wrapped(f"prefill logits: {probe['prefill_logits']['note']}", " " * 8, hang="  "))
+            if probe["prefill_logits"].get("attention_lengths"):
+                lines.append(_wrapped(f"attention lengths: {probe['prefill_logits']['attention_lengths']}", " " * 8, hang="  "))
         lines += [_wrapped(f"how: {note}", "        ") for note in probe.get("notes", [])]
     lines += ["", "EP devices (get_ep_devices)"]
     devices = report["ep_devices"]

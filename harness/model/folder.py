@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.model.graph_check import check_graph_io, declared_from_session
+from harness.model.length_inputs import SEQLENS_INPUT, TOTAL_LENGTH_INPUT
 
 CONFIG_NAME = "genai_config.json"
 TOKENIZER_NAME = "tokenizer.json"
@@ -182,7 +183,9 @@ def check_session_io(folder: ModelFolder, session: Any) -> None:
     names = folder.config.names
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
-    expected_inputs = [names.input_ids, names.attention_mask]
+    # the lengths edit (length_inputs.py) replaces the mask with GroupQueryAttention's two lengths
+    fed_lengths = [SEQLENS_INPUT, TOTAL_LENGTH_INPUT]
+    expected_inputs = [names.input_ids, *(fed_lengths if SEQLENS_INPUT in inputs else [names.attention_mask])]
     expected_outputs = [names.logits]
     for layer in range(folder.config.num_layers):
         expected_inputs += names.past(layer)

@@ -9,7 +9,9 @@ the check needs a few fields of ModelProto, read here from the protobuf wire for
     TensorShapeProto.dim (1) -> .dim_value (1) | .dim_param (2)
 
 (field numbers from onnx/onnx.proto). Everything else, weights included, is skipped unread.
-``graph_nodes`` reads the top-level nodes the same way (for rope_switch.py):
+``model_metadata`` reads ModelProto.metadata_props (14) -> StringStringEntryProto key (1), value (2)
+(the harness's cached graph edits say there what they did). ``graph_nodes`` reads the top-level
+nodes the same way (for rope_switch.py):
 
     GraphProto.node (1) -> NodeProto.input (1), .output (2), .op_type (4), .attribute (5)
     AttributeProto.name (1), .t (5) -> TensorProto.dims (1), .data_type (2), .int32_data (5),
@@ -46,6 +48,12 @@ def graph_io(data: bytes) -> tuple[dict[str, tuple[list[Any], int]], dict[str, t
             elif number == 5:
                 initializers.add(_string(_last(value, 8, memoryview(b""))))
     return inputs, outputs, initializers
+
+
+def model_metadata(data: bytes) -> dict[str, str]:
+    """ModelProto.metadata_props of the model in ``data``, as a dict."""
+    return {_string(_last(entry, 1, memoryview(b""))): _string(_last(entry, 2, memoryview(b"")))
+            for field, entry in _fields(memoryview(data)) if field == 14}
 
 
 @dataclass(frozen=True)

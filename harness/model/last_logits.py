@@ -14,10 +14,14 @@ operand: bias, soft-capping), and the lm_head's weight must not depend on the gr
 Anything else (an EPContext node from a precompiled QNN build, say) leaves the graph as it is,
 with the reason in the result.
 
+On the CPU provider the same edit also feeds GroupQueryAttention's two length inputs directly
+(model/length_inputs.py: the attention mask's six reformat nodes go); what it did is kept in the
+edited model's metadata, so a cached copy still says why the mask stayed when it did.
+
 Edited once per graph with the onnx package and cached in ``cache_root()/graphs`` under the
-graph file's sha256; later loads read the cached bytes without importing onnx. ORT opens them
-with ``session.model_external_initializers_file_folder_path`` set to the model's folder, so the
-weights (``model.onnx.data``) are read from where they are, never copied.
+graph file's sha256 and the edits asked for; later loads read the cached bytes without importing
+onnx. ORT opens them with ``session.model_external_initializers_file_folder_path`` set to the
+model's folder, so the weights (``model.onnx.data``) are read from where they are, never copied.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import cache_root
-from harness.model.graph_io import GraphFormatError, graph_io
+from harness.model.graph_io import GraphFormatError, graph_io, model_metadata
+from harness.model.length_inputs import NotMatched, feed_lengths_directly
 
 # Bump when the edit changes: cached graphs of an older edit are then never read.
 EDIT_VERSION = 1
@@ -40,6 +45,8 @@ PER_POSITION_OPS = frozenset({"Cast", "Identity", "Add", "Sub", "Mul", "Div", "T
 LM_HEAD_OPS = frozenset({"MatMul", "MatMulNBits"})
 _NODE_PREFIX = "/phi3_harness/last_position"
 _PROTOBUF_LIMIT = 2 * 1024**3  # a ModelProto cannot be larger; such a graph cannot be re-serialised
+LENGTHS_KEY = "phi3_harness.attention_lengths"  # metadata: what the lengths edit did
+LENGTHS_FED = "fed directly (the mask's reformat nodes removed)"
 
 
 class NotEditable(Exception):
@@ -54,6 +61,7 @@ class DecoderGraph:
     edited: bytes | None = None  # the edited graph; None: open ``path`` as it is
     note: str = ""  # what was done, or why not (one short line: doctor shows it)
     cache_file: Path | None = None  # where the edit is kept, when it is
+    attention_lengths: str = "from the attention mask"  # or LENGTHS_FED, or why the mask stayed
 
     @property
     def last_position_only(self) -> bool:
@@ -61,12 +69,16 @@ class DecoderGraph:
 
     def as_dict(self) -> dict[str, Any]:
         return {"logits": "last position" if self.last_position_only else "every position", "note": self.note,
+                "attention_lengths": self.attention_lengths,
                 "cache_file": str(self.cache_file) if self.cache_file else None}
 
 
-def decoder_graph(onnx_path: Path, logits_name: str, cache_dir: Path | None = None, edit: bool = True) -> DecoderGraph:
+def decoder_graph(onnx_path: Path, logits_name: str, cache_dir: Path | None = None, edit: bool = True,
+                  lengths_from: str | None = None) -> DecoderGraph:
     """The graph at ``onnx_path`` with last-position logits, from the cache or edited now
-    (``edit=False``: as it is, the provider's ``last_position_logits = false``)."""
+    (``edit=False``: as it is, the provider's ``last_position_logits = false``); with
+    ``lengths_from`` (the attention mask's input name) GroupQueryAttention's lengths are fed directly
+    too, where the graph allows it."""
     onnx_path = Path(onnx_path)
     if not edit:
         return DecoderGraph(onnx_path, note="every position: last_position_logits = false")
@@ -74,23 +86,27 @@ def decoder_graph(onnx_path: Path, logits_name: str, cache_dir: Path | None = No
         return DecoderGraph(onnx_path, note="every position: the graph file is over protobuf's 2 GiB limit")
     original = onnx_path.read_bytes()
     digest = hashlib.sha256(original).hexdigest()
-    cached = Path(cache_dir or cache_root()) / "graphs" / f"{digest}-last-logits-v{EDIT_VERSION}.onnx"
+    edits = "last-logits-lengths" if lengths_from else "last-logits"
+    cached = Path(cache_dir or cache_root()) / "graphs" / f"{digest}-{edits}-v{EDIT_VERSION}.onnx"
     kept = _read_cached(cached)
     if kept is not None:
-        return DecoderGraph(onnx_path, kept, "last position only (the graph's cached edit)", cached)
+        lengths = model_metadata(kept).get(LENGTHS_KEY, DecoderGraph.attention_lengths)
+        return DecoderGraph(onnx_path, kept, "last position only (the graph's cached edit)", cached, lengths)
     try:
-        edited, lm_head = edit_graph(original, logits_name)
+        edited, lm_head, lengths = edit_graph(original, logits_name, lengths_from)
     except NotEditable as reason:
         return DecoderGraph(onnx_path, note=f"every position: {reason}")
     except Exception as error:  # onnx's parser (DecodeError) or a broken onnx install: ORT has the last word
         return DecoderGraph(onnx_path, note=f"every position: onnx could not edit the graph ({type(error).__name__}: {' '.join(str(error).split())})")
     if _store(cached, edited):
-        return DecoderGraph(onnx_path, edited, f"last position only (Gather before {lm_head}; edit cached)", cached)
-    return DecoderGraph(onnx_path, edited, f"last position only (Gather before {lm_head}; {cached.parent} not writable)")
+        return DecoderGraph(onnx_path, edited, f"last position only (Gather before {lm_head}; edit cached)", cached, lengths)
+    return DecoderGraph(onnx_path, edited, f"last position only (Gather before {lm_head}; {cached.parent} not writable)",
+                        attention_lengths=lengths)
 
 
-def edit_graph(data: bytes, logits_name: str) -> tuple[bytes, str]:
-    """(the edited ModelProto's bytes, the lm_head node's name); NotEditable when it cannot be done."""
+def edit_graph(data: bytes, logits_name: str, lengths_from: str | None = None) -> tuple[bytes, str, str]:
+    """(the edited ModelProto's bytes, the lm_head node's name, what became of the attention
+    lengths); NotEditable when the logits cannot be cut."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -108,7 +124,15 @@ def edit_graph(data: bytes, logits_name: str) -> tuple[bytes, str]:
     graph.node.insert(nodes.index(lm_head), gather)  # right before it: the file stays in topological order
     lm_head.input[0] = gathered
     _declare_one_position(output)
-    return model.SerializeToString(), lm_head.name or lm_head.op_type
+    lengths = DecoderGraph.attention_lengths
+    if lengths_from:
+        try:
+            feed_lengths_directly(model, lengths_from)
+            lengths = LENGTHS_FED
+        except NotMatched as reason:
+            lengths = f"from the attention mask ({reason})"
+        helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, LENGTHS_KEY: lengths})
+    return model.SerializeToString(), lm_head.name or lm_head.op_type, lengths
 
 
 def _find_lm_head(graph: Any, logits_name: str) -> Any:

@@ -9,7 +9,7 @@ See docs/ARCHITECTURE.md. The names below are the ones the rest of the harness u
 """
 
 from harness.providers.choice import Choice, check_chain, choose_provider, require_usable
-from harness.providers.probe import ProbeResult, make_probe_fn, probe
+from harness.providers.probe import ProbeResult, folder_graph, make_probe_fn, probe
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
 from harness.providers.session import (
     ProviderSettings,
@@ -36,7 +36,7 @@ from harness.providers.spec import (
 __all__ = [
     "AUTO", "DEFAULT_CHAIN", "EXECUTION_PROVIDERS", "SPECS", "Choice", "OrtRuntime", "Placement", "ProbeResult",
     "ProviderSettings", "ProviderSpec", "check_chain", "choose_provider", "create_session", "detect_runtime",
-    "execution_provider_name", "huge_pages_in_effect", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "prefill_logits_in_effect",
+    "execution_provider_name", "folder_graph", "huge_pages_in_effect", "import_onnxruntime", "is_accelerator", "make_probe_fn", "placement_for", "prefill_logits_in_effect",
     "probe",
     "require_usable", "session_options", "short_name", "spec_for", "threading_in_effect",
 ]

@@ -11,7 +11,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from harness.errors import HarnessError
 from harness.model.last_logits import DecoderGraph, decoder_graph
@@ -28,6 +28,9 @@ from harness.providers.session import (
     threading_in_effect,
 )
 from harness.providers.spec import short_name
+
+if TYPE_CHECKING:
+    from harness.model.folder import ModelFolder
 
 ProbeStatus = Literal["not_installed", "failing", "usable"]
 
@@ -71,6 +74,13 @@ class ProbeResult:
         return cls(**values)
 
 
+def folder_graph(folder: ModelFolder, settings: ProviderSettings) -> DecoderGraph:
+    """A model folder's decoder graph with the edits ``settings`` ask for (model/last_logits.py)."""
+    lengths_from = folder.config.names.attention_mask if settings.feeds_attention_lengths else None
+    return decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits,
+                         lengths_from=lengths_from)
+
+
 def graph_to_open(model_path: Path | str, settings: ProviderSettings) -> Path | DecoderGraph:
     """A model folder (genai layout) -> its decoder graph, as the engine opens it with ``settings``
     (so the engine can run on the probe's session); a bare .onnx file -> the file, opened as it is."""
@@ -78,8 +88,7 @@ def graph_to_open(model_path: Path | str, settings: ProviderSettings) -> Path | 
     if path.is_dir():
         from harness.model.folder import load_model_folder
 
-        folder = load_model_folder(path)
-        return decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits)
+        return folder_graph(load_model_folder(path), settings)
     if not path.is_file():
         raise HarnessError(f"model {path} does not exist: pass a model folder or an .onnx file")
     return path

@@ -52,11 +52,19 @@ class ProviderSettings:
     # The engine's session runs the graph's last-position edit (model/last_logits.py) where it can
     # be made; false runs the folder's graph as it is (logits for every prompt position, as genai).
     last_position_logits: bool = True
+    # With the last-position edit, on cpu: GroupQueryAttention's two length inputs are fed by the
+    # engine instead of computed from the attention mask (model/length_inputs.py); false keeps the mask.
+    direct_attention_lengths: bool = True
     strict: bool = False  # session.disable_cpu_ep_fallback=1: any CPU-placed node is an error
     profile_prefix: Path | None = None  # enable ORT profiling, files start with this path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", short_name(self.name))
+
+    @property
+    def feeds_attention_lengths(self) -> bool:
+        """The lengths edit applies: asked for, on the CPU provider (model/length_inputs.py says why)."""
+        return self.direct_attention_lengths and self.name == "cpu"
 
     @property
     def spec(self) -> ProviderSpec:

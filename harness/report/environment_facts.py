@@ -23,18 +23,19 @@ def _extras(env: dict[str, Any]) -> dict[str, Any]:
             "timestamp": env.get("timestamp")}
 
 
-# environment.json section -> (row label, its one line): how each provider's session really ran
-_SESSION_SETTINGS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
-    "threading": ("threads", threading_text),
-    "prefill_logits": ("prefill logits", lambda value: value["note"] or value["logits"]),
-    "huge_pages": ("huge pages", huge_pages_text),
-}
+# (environment.json section, row label, its one line): how each provider's session really ran
+_SESSION_SETTINGS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
+    ("threading", "threads", threading_text),
+    ("prefill_logits", "prefill logits", lambda value: value["note"] or value["logits"]),
+    ("prefill_logits", "attention lengths", lambda value: value["attention_lengths"]),  # absent before 2026-12
+    ("huge_pages", "huge pages", huge_pages_text),
+)
 
 
 def _session_settings(env: dict[str, Any]) -> dict[str, str]:
     """``threads (cpu)``: ``intra-op 2 (...), ...`` and the like, per provider that loaded."""
     return {f"{label} ({provider})": text
-            for section, (label, describe) in _SESSION_SETTINGS.items()
+            for section, label, describe in _SESSION_SETTINGS
             for provider, text in per_provider_text(env, section, describe).items()}
 
 

@@ -22,11 +22,11 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.model.folder import ModelFolder, check_session_io, load_model_folder
 from harness.model.kv_cache import GrowingKV, KVCache, Placement, SharedBufferKV
-from harness.model.last_logits import decoder_graph
+from harness.model.length_inputs import SEQLENS_INPUT, TOTAL_LENGTH_INPUT
 from harness.model.rope_switch import switch_length
 from harness.model.sampling import Sampler, SamplingParams
 from harness.model.tokenizer import Phi3Tokenizer
-from harness.providers import ProviderSettings, create_session, import_onnxruntime, placement_for
+from harness.providers import ProviderSettings, create_session, folder_graph, import_onnxruntime, placement_for
 from harness.targets.base import Request, StreamItem, TokenEvent, Usage
 
 KV_STRATEGIES = ("auto", "shared", "growing")
@@ -79,6 +79,9 @@ class Engine:
         # A graph edited to return the last position's logits only (model/last_logits.py) says so in
         # its declared output shape; then a prefill Run writes one row, like a decode step.
         self.last_logits_only = self._logits_declared_for_one_position()
+        # The lengths edit (model/length_inputs.py): the Run reads two int32 lengths the engine writes
+        # in place, instead of the attention mask.
+        self.feeds_lengths = SEQLENS_INPUT in {value.name for value in session.get_inputs()}
         # Part of a case's identity in records (fp32 | fp16); int4 weights show in the model's hash.
         self.precision = {"float32": "fp32", "float16": "fp16"}.get(self._kv_dtype.name, self._kv_dtype.name)
         self._eos = frozenset(self.config.eos_token_ids)
@@ -114,8 +117,7 @@ class Engine:
         if session is not None and settings.profile_prefix is not None:
             raise HarnessError("Engine.load: a profiled engine needs its own session (profiling is set when it is created)")
         if session is None:
-            graph = decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits)
-            session = create_session(graph, settings)
+            session = create_session(folder_graph(folder, settings), settings)
         engine = cls(folder, session, settings, kv_strategy, prefill_chunk)
         engine.load_seconds = time.perf_counter() - started + session_seconds
         return engine
@@ -257,7 +259,8 @@ class _Step:
 
     Bindings are made once where the buffer stays the same: the one-token input and the one-row
     logits output are numpy buffers ORT reads and writes in place, so a decode step rebinds only the
-    attention mask (its length grows) and, on the dml layout, the position ids.
+    attention mask (its length grows) and, on the dml layout, the position ids. On a graph with the
+    lengths edit the mask's place is taken by two int32 buffers, bound once and written in place.
     """
 
     def __init__(self, engine: Engine, capacity: int) -> None:
@@ -266,7 +269,7 @@ class _Step:
         self.names = names
         self.binding = engine.session.io_binding()
         self.kv = self._new_kv(capacity)
-        self.mask = np.ones((1, capacity), dtype=np.int64)
+        self.mask = None if engine.feeds_lengths else np.ones((1, capacity), dtype=np.int64)
         self.positions = np.arange(capacity, dtype=np.int64).reshape(1, capacity)
         self.token = np.zeros((1, 1), dtype=np.int64)
         self._token_value = engine._ort.OrtValue.ortvalue_from_numpy(self.token)
@@ -275,6 +278,12 @@ class _Step:
         self._step_logits_value = engine._ort.OrtValue.ortvalue_from_numpy(self.step_logits)
         self._kv_bound = False
         self._decode_bound = False
+        if engine.feeds_lengths:  # total - 1 per sequence, and total, written before each Run
+            self.seqlens = np.zeros((1,), dtype=np.int32)
+            self.total_length = np.zeros((), dtype=np.int32)
+            self._length_values = [engine._ort.OrtValue.ortvalue_from_numpy(b) for b in (self.seqlens, self.total_length)]
+            self.binding.bind_ortvalue_input(SEQLENS_INPUT, self._length_values[0])
+            self.binding.bind_ortvalue_input(TOTAL_LENGTH_INPUT, self._length_values[1])
 
     def _new_kv(self, capacity: int) -> KVCache:
         engine = self.engine
@@ -337,7 +346,10 @@ class _Step:
     def _run(self, past_length: int, seq: int) -> None:
         binding, names = self.binding, self.names
         total = past_length + seq
-        binding.bind_cpu_input(names.attention_mask, self.mask[:, :total])
+        if self.engine.feeds_lengths:
+            self.seqlens[0], self.total_length[()] = total - 1, total
+        else:
+            binding.bind_cpu_input(names.attention_mask, self.mask[:, :total])
         if names.position_ids:
             binding.bind_cpu_input(names.position_ids, self.positions[:, past_length:total])
         if not self._kv_bound or not self.kv.in_place:
