@@ -18,7 +18,7 @@ from harness.config import load_config
 from harness.model.folder import load_model_folder
 from harness.model.last_logits import LENGTHS_FED, decoder_graph
 from harness.model.length_inputs import SEQLENS_INPUT, TOTAL_LENGTH_INPUT, NotMatched, feed_lengths_directly
-from harness.providers import ProviderSettings, prefill_logits_in_effect
+from harness.providers import ProviderSettings, folder_graph, prefill_logits_in_effect
 from harness.targets.base import Request
 from harness.targets.engine import Engine, _Step
 
@@ -95,7 +95,10 @@ def test_only_the_cpu_provider_asks_for_the_edit_and_the_config_can_refuse_it(ti
     assert settings.direct_attention_lengths is False
     engine = Engine.load(tiny_builds("fp32", "cpu"), settings)
     assert "attention_mask" in {i.name for i in engine.session.get_inputs()}
-    assert prefill_logits_in_effect(engine.session)["attention_lengths"] == "from the attention mask"
+    said = prefill_logits_in_effect(engine.session)["attention_lengths"]
+    assert said == "from the attention mask (direct_attention_lengths = false)"
+    graph = folder_graph(load_model_folder(tiny_builds("fp16", "dml")), ProviderSettings(name="dml"))
+    assert graph.attention_lengths == "from the attention mask (the edit is made on cpu only, not on dml)"
     assert Engine.load(tiny_builds("fp32", "cpu"), dataclasses.replace(settings, direct_attention_lengths=True)).feeds_lengths
 
 

@@ -77,8 +77,13 @@ class ProbeResult:
 def folder_graph(folder: ModelFolder, settings: ProviderSettings) -> DecoderGraph:
     """A model folder's decoder graph with the edits ``settings`` ask for (model/last_logits.py)."""
     lengths_from = folder.config.names.attention_mask if settings.feeds_attention_lengths else None
-    return decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits,
-                         lengths_from=lengths_from)
+    graph = decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits,
+                          lengths_from=lengths_from)
+    if lengths_from is None and graph.last_position_only:  # say why the mask stayed
+        why = ("direct_attention_lengths = false" if not settings.direct_attention_lengths
+               else f"the edit is made on cpu only, not on {settings.name}")
+        graph = dataclasses.replace(graph, attention_lengths=f"{graph.attention_lengths} ({why})")
+    return graph
 
 
 def graph_to_open(model_path: Path | str, settings: ProviderSettings) -> Path | DecoderGraph:
