@@ -80,12 +80,18 @@ def test_a_mask_read_by_anything_else_stays_and_the_reason_is_kept_in_the_cached
         assert graph.attention_lengths.startswith("from the attention mask ('attention_mask' is read by Identity")
 
 
-def test_a_longrope_graph_keeps_its_mask_because_its_switch_reads_the_length(tiny_builds, tmp_path: Path) -> None:
+def test_a_longrope_graph_reads_its_switch_length_from_the_fed_total_and_generates_what_the_mask_does(
+        tiny_builds, tmp_path: Path) -> None:
     folder = make_longrope_folder(tiny_builds("fp32", "cpu"), tmp_path / "longrope", switch=48, context=96)
-    engine = Engine.load(folder)
-    assert not engine.feeds_lengths
-    said = prefill_logits_in_effect(engine.session)["attention_lengths"]
-    assert said.startswith("from the attention mask (") and "not by one Cast" in said
+    fed, masked = Engine.load(folder), Engine.load(folder, _plain_settings())
+    assert fed.feeds_lengths and fed.rope_switch == 48
+    graph = onnx.load_from_string(decoder_graph(folder / "model.onnx", "logits", lengths_from="attention_mask").edited).graph
+    cast = next(n for n in graph.node if n.name == "/phi3_harness/lengths/total_int64")
+    greater = next(n for n in graph.node if n.op_type == "Greater")
+    assert list(cast.input) == [TOTAL_LENGTH_INPUT] and greater.input[0] == cast.output[0]
+    # a prompt below the switch, generation across it (the cache is dropped and refilled at 49)
+    request = Request(prompt_ids=tuple(range(300, 340)), max_new_tokens=30, ignore_eos=True)
+    assert fed.generate(request).output_ids == masked.generate(request).output_ids
 
 
 def test_only_the_cpu_provider_asks_for_the_edit_and_the_config_can_refuse_it(tiny_builds) -> None:

@@ -38,7 +38,7 @@ from harness.model.graph_io import GraphFormatError, graph_io, model_metadata
 from harness.model.length_inputs import NotMatched, feed_lengths_directly
 
 # Bump when the edit changes: cached graphs of an older edit are then never read.
-EDIT_VERSION = 1
+EDIT_VERSION = 2  # 2: the lengths edit (model/length_inputs.py) may ride along
 EXTERNAL_DATA_FOLDER_KEY = "session.model_external_initializers_file_folder_path"
 # Operators that act on each position alone, so slicing before them equals slicing after them.
 PER_POSITION_OPS = frozenset({"Cast", "Identity", "Add", "Sub", "Mul", "Div", "Tanh"})

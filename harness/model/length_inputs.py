@@ -11,9 +11,11 @@ tokens (2026-12-03, one thread, interleaved).
 
 The edit is made only where the graph is exactly that: the mask read by nothing but the ReduceSum
 and the Shape, each intermediate value read only by the next node, the constants 1 and axes [1],
-and the two results read only by GroupQueryAttention nodes as their inputs 5 and 6. Anything else
-(a LongRoPE graph that compares the mask's length with its switch, another exporter's mask
-handling) leaves the mask as it is, with the reason. The CPU provider only: on CUDA and DirectML
+and the two results read only by GroupQueryAttention nodes as their inputs 5 and 6. The one
+exception is the int64 length the Gather gives: a LongRoPE graph compares it with its switch
+(model/rope_switch.py), so where anything else reads it, one Cast of the fed total takes the
+Gather's place. Anything else (another exporter's mask handling) leaves the mask as it is, with
+the reason. The CPU provider only: on CUDA and DirectML
 GroupQueryAttention reads ``seqlens_k`` from device memory and ``total_sequence_length`` from host
 memory, which the harness has not run on their hardware (docs/ARCHITECTURE.md, "targets/engine.py").
 """
@@ -45,6 +47,8 @@ def feed_lengths_directly(model: Any, mask_name: str) -> None:
             if node.op_type != "GroupQueryAttention" or list(node.input).index(value) != slot:
                 raise NotMatched(f"{value!r} is read by {node.op_type} {node.name!r}, "
                                  f"not only as GroupQueryAttention's input {slot}")
+    length_int64 = nodes[4].output[0]  # the Gather's: kept for readers other than the int32 Cast
+    keep_int64 = any(nodes[5].output[0] not in reader.output for reader in consumers.get(length_int64, []))
     reads = Counter(name for node in graph.node for name in node.input)
     reads.subtract(name for node in nodes for name in node.input)
     for node in nodes:
@@ -53,6 +57,9 @@ def feed_lengths_directly(model: Any, mask_name: str) -> None:
         for index, name in enumerate(node.input):
             if name in (seqlens, total):
                 node.input[index] = SEQLENS_INPUT if name == seqlens else TOTAL_LENGTH_INPUT
+    if keep_int64:  # first in the file: it reads a graph input only, so topological order holds
+        graph.node.insert(0, helper.make_node("Cast", [TOTAL_LENGTH_INPUT], [length_int64], to=TensorProto.INT64,
+                                              name="/phi3_harness/lengths/total_int64"))
     outputs = {value.name for value in graph.output}
     orphans = [t for t in graph.initializer if t.name in _constant_inputs(nodes) and reads[t.name] <= 0 and t.name not in outputs]
     for tensor in orphans:  # ORT warns about every unused initializer on every load
@@ -84,7 +91,11 @@ def _mask_reformat(graph: Any, mask_name: str) -> tuple[list[Any], str, str]:
     gather = _only_reader(consumers, shape, "Gather")
     if gather.input[0] != shape.output[0] or _attribute(gather, "axis", 0) != 0 or _scalar(constants, gather.input[1]) != 1:
         raise NotMatched(f"Gather {gather.name!r} does not take dimension 1 of the mask's shape")
-    total_cast = _only_reader(consumers, gather, "Cast")
+    # The int64 length may have other readers: LongRoPE graphs compare it with their switch.
+    total_cast = next((n for n in consumers.get(gather.output[0], []) if n.op_type == "Cast"
+                       and _attribute(n, "to", None) == _INT32), None)
+    if total_cast is None:
+        raise NotMatched(f"Gather {gather.name!r} is not cast to int32")
     for cast in (seqlens_cast, total_cast):
         if _attribute(cast, "to", None) != _INT32:
             raise NotMatched(f"Cast {cast.name!r} does not cast to int32")
@@ -107,6 +118,7 @@ class _GraphOutput:
     def __init__(self, name: str) -> None:
         self.name = name
         self.input = [name]
+        self.output: list[str] = []
 
 
 def _only_reader(consumers: dict[str, list[Any]], node: Any, op_type: str) -> Any:
