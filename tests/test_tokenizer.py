@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,18 @@ def test_flush_returns_an_incomplete_tail(tokenizer: Phi3Tokenizer) -> None:
     assert "".join(deltas) == "ok "  # the three bytes so far are held back
     tail = decoder.flush()
     assert tail.endswith("\ufffd") and "ok " + tail == tokenizer.decode(ids[:-1])
+
+
+def test_tokenizers_on_one_file_share_its_parse_and_an_edited_file_is_read_again(tiny_model_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.json"
+    shutil.copy(load_model_folder(tiny_model_dir).tokenizer_path, path)
+    first, second = Phi3Tokenizer(path), Phi3Tokenizer(path)
+    assert first._tokenizer is second._tokenizer
+    data = json.loads(path.read_text(encoding="utf-8"))
+    hello = first.encode("Hello")
+    data["model"]["vocab"] = {piece: (i + 1) % len(data["model"]["vocab"]) for piece, i in data["model"]["vocab"].items()}
+    path.write_text(json.dumps(data), encoding="utf-8")  # another size: a new version of the file
+    edited = Phi3Tokenizer(path)
+    assert edited._tokenizer is not first._tokenizer
+    assert edited.encode("Hello") != hello and first.encode("Hello") == hello
