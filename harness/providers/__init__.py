@@ -8,6 +8,7 @@ huge_pages.py (host weights on 2 MiB pages, Linux).
 See docs/ARCHITECTURE.md. The names below are the ones the rest of the harness uses.
 """
 
+from harness.providers.attachment import Placement
 from harness.providers.choice import Choice, check_chain, choose_provider, require_usable
 from harness.providers.probe import ProbeResult, folder_graph, make_probe_fn, probe
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
@@ -25,7 +26,6 @@ from harness.providers.spec import (
     DEFAULT_CHAIN,
     EXECUTION_PROVIDERS,
     SPECS,
-    Placement,
     ProviderSpec,
     execution_provider_name,
     is_accelerator,

@@ -23,7 +23,8 @@ from harness.model.last_logits import EXTERNAL_DATA_FOLDER_KEY, DecoderGraph
 from harness.providers.capture import one_line
 from harness.providers.huge_pages import HugePageResult, load_on_huge_pages
 from harness.providers.runtime import OrtRuntime, detect_runtime, import_onnxruntime
-from harness.providers.spec import Attachment, Placement, ProviderSpec, short_name, spec_for
+from harness.providers.attachment import Attachment, Placement
+from harness.providers.spec import ProviderSpec, short_name, spec_for
 from harness.providers.thread_default import ORT_DEFAULT, default_intra_op_threads
 
 CPU_EP = "CPUExecutionProvider"

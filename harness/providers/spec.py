@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from harness.errors import HarnessError
 import harness.providers.rules as rules  # the module, not the package: no edge back to __init__
-from harness.providers.attachment import Attachment, Placement
+from harness.providers.attachment import Attachment
 
 if TYPE_CHECKING:
     from harness.providers.platform import PlatformInfo
