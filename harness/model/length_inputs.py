@@ -15,9 +15,11 @@ and the two results read only by GroupQueryAttention nodes as their inputs 5 and
 exception is the int64 length the Gather gives: a LongRoPE graph compares it with its switch
 (model/rope_switch.py), so where anything else reads it, one Cast of the fed total takes the
 Gather's place. Anything else (another exporter's mask handling) leaves the mask as it is, with
-the reason. The CPU provider only: on CUDA and DirectML
-GroupQueryAttention reads ``seqlens_k`` from device memory and ``total_sequence_length`` from host
-memory, which the harness has not run on their hardware (docs/ARCHITECTURE.md, "targets/engine.py").
+the reason.
+
+The CPU provider only: on CUDA and DirectML GroupQueryAttention reads ``seqlens_k`` from device
+memory and ``total_sequence_length`` from host memory, a path the harness has not run on their
+hardware (docs/ARCHITECTURE.md, "targets/engine.py").
 """
 
 from __future__ import annotations
