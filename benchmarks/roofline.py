@@ -108,12 +108,8 @@ class Bandwidth:
         return max(one(1), one(self.threads))
 
 
-def bytes_per_step(model_dir: Path, mean_past: float) -> dict[str, float]:
+def bytes_per_step(folder: Any, graph: Any, mean_past: float) -> dict[str, float]:
     """Bytes one decode step reads: weights (an embedding is read one row at a time) and the KV cache."""
-    import onnx
-
-    folder = load_model_folder(model_dir)
-    graph = onnx.load(str(folder.onnx_path), load_external_data=False).graph
     gathered = {node.input[0] for node in graph.node if node.op_type == "Gather"}
     rotary = {name for node in graph.node if node.op_type in ("GroupQueryAttention", "RotaryEmbedding")
               for name in node.input[-2:]}
@@ -161,19 +157,36 @@ def load_targets(model_dir: Path, settings: Any) -> dict[str, Any]:
     return targets
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+    return parse
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="small", help="model folder or preset (default: small)")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--prompt-tokens", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=_at_least(2), default=9, help="2 or more: a spread needs two")
+    parser.add_argument("--prompt-tokens", type=_at_least(3), default=64)
+    parser.add_argument("--new-tokens", type=_at_least(2), default=64, help="2 or more: a rate needs two tokens")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="our engine's config overrides, e.g. provider.cpu.intra_op_num_threads=1")
     args = parser.parse_args()
     model_dir = resolve_model(args.model)
     settings = load_config(None, dict(parse_override(text) for text in args.overrides)).provider_settings("cpu")
     targets = load_targets(model_dir, settings)
-    ceiling = kernel_ceiling(model_dir, settings, targets["ours"].session)
+    import onnx
+
+    folder = load_model_folder(model_dir)
+    graph = onnx.load(str(folder.onnx_path), load_external_data=False).graph  # initializers only, no weights
+    step = bytes_per_step(folder, graph, args.prompt_tokens + args.new_tokens / 2)
+    ceiling = kernel_ceiling(graph, settings, targets["ours"].session)
     prompt = tuple([1, 32010] + [(i * 7919) % 30000 + 300 for i in range(args.prompt_tokens - 3)] + [32001])
     request = Request(prompt_ids=prompt, max_new_tokens=args.new_tokens)
     cores = os.cpu_count() or 1
@@ -196,18 +209,15 @@ def main() -> int:
         order = list(targets) if round_index % 2 == 0 else list(reversed(list(targets)))
         for name in order:
             rates[name].append(decode_rate(targets[name], request))
-    _print(args, model_dir, targets, rates, reads, kernels, copies, load_before, cores)
+    _print(args, model_dir, step, rates, reads, kernels, copies, load_before, cores)
     if ceiling is not None:
-        _print_kernel(args, model_dir, ceiling, kernel_rates, rates, reads)
+        _print_kernel(step, ceiling, kernel_rates, rates, reads)
     return 0
 
 
-def kernel_ceiling(model_dir: Path, settings: Any, ours: Any) -> KernelCeiling | None:
+def kernel_ceiling(graph: Any, settings: Any, ours: Any) -> KernelCeiling | None:
     """The in-cache copy of the model's heaviest kernel, on as many threads as our session has (the
     toy-model rule of providers/thread_default.py would give the small copy one)."""
-    import onnx
-
-    graph = onnx.load(str(load_model_folder(model_dir).onnx_path), load_external_data=False).graph
     shape = heaviest_kernel(graph)
     if shape is None:
         print("kernel ceiling not measured: the graph has no MatMul or MatMulNBits with constant weights")
@@ -216,10 +226,9 @@ def kernel_ceiling(model_dir: Path, settings: Any, ours: Any) -> KernelCeiling |
     return KernelCeiling(shape, dataclasses.replace(settings, intra_op_threads=threads))
 
 
-def _print_kernel(args: argparse.Namespace, model_dir: Path, kernel: KernelCeiling, kernel_rates: list[float],
+def _print_kernel(step: dict[str, float], kernel: KernelCeiling, kernel_rates: list[float],
                   rates: dict[str, list[float]], reads: list[float]) -> None:
     """The second ceiling, and each target's share of whichever ceiling is lower in each round."""
-    step = bytes_per_step(model_dir, args.prompt_tokens + args.new_tokens / 2)
     memory = [bw / step["total"] for bw in reads]  # tok/s allowed by the bandwidth, per round
     compute = [rate / step["weights"] for rate in kernel_rates]  # tok/s allowed by the kernel, per round
     node, copy = kernel.describe()
@@ -234,12 +243,13 @@ def _print_kernel(args: argparse.Namespace, model_dir: Path, kernel: KernelCeili
     for name, values in rates.items():
         shares = [100 * rate / ceiling for rate, ceiling in zip(values, lower)]
         print(f"  {name:<8} % of the lower ceiling {_spread(shares)}")
+        if statistics.median(shares) > 100:  # weights that fit in cache are read faster than from memory
+            print(f"  {'':<8} WARNING: over 100 %: the model's weights stayed in cache; the share means nothing")
 
 
-def _print(args: argparse.Namespace, model_dir: Path, targets: dict[str, Any], rates: dict[str, list[float]],
+def _print(args: argparse.Namespace, model_dir: Path, step: dict[str, float], rates: dict[str, list[float]],
            reads: list[float], kernels: list[str], copies: list[float], load_before: tuple[float, ...],
            cores: int) -> None:
-    step = bytes_per_step(model_dir, args.prompt_tokens + args.new_tokens / 2)
     loads = " ".join(f"{x:.2f}" for x in load_before) + " -> " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"model {model_dir.name}; prompt {args.prompt_tokens}, {args.new_tokens} new tokens, {args.rounds} rounds;")
     print(f"  load average {loads}")
@@ -268,4 +278,8 @@ def _print(args: argparse.Namespace, model_dir: Path, targets: dict[str, Any], r
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the figures print at the end: an interrupted run has none to show
+        print("roofline.py: interrupted before the last round; nothing printed", file=sys.stderr)
+        sys.exit(130)

@@ -95,8 +95,9 @@ def test_a_longrope_graph_reads_its_switch_length_from_the_fed_total_and_generat
 
 
 def test_only_the_cpu_provider_asks_for_the_edit_and_the_config_can_refuse_it(tiny_builds) -> None:
-    assert ProviderSettings(name="cpu").feeds_attention_lengths
-    assert not any(ProviderSettings(name=name).feeds_attention_lengths for name in ("cuda", "dml", "qnn"))
+    assert ProviderSettings(name="cpu").attention_lengths_refused is None
+    for name in ("cuda", "dml", "qnn"):
+        assert ProviderSettings(name=name).attention_lengths_refused == f"the edit is made on cpu only, not on {name}"
     settings = load_config(None, {"provider.cpu.direct_attention_lengths": "false"}).provider_settings("cpu")
     assert settings.direct_attention_lengths is False
     engine = Engine.load(tiny_builds("fp32", "cpu"), settings)

@@ -42,8 +42,8 @@ def feed_lengths_directly(model: Any, mask_name: str) -> None:
     from onnx import TensorProto, helper
 
     graph = model.graph
-    nodes, seqlens, total = _mask_reformat(graph, mask_name)
     consumers = _consumers(graph)
+    nodes, seqlens, total = _mask_reformat(graph, mask_name, consumers)
     for value, slot in ((seqlens, _SEQLENS_SLOT), (total, _TOTAL_SLOT)):
         for node in consumers.get(value, []):
             if node.op_type != "GroupQueryAttention" or list(node.input).index(value) != slot:
@@ -72,9 +72,8 @@ def feed_lengths_directly(model: Any, mask_name: str) -> None:
     graph.input.append(helper.make_tensor_value_info(TOTAL_LENGTH_INPUT, TensorProto.INT32, []))
 
 
-def _mask_reformat(graph: Any, mask_name: str) -> tuple[list[Any], str, str]:
+def _mask_reformat(graph: Any, mask_name: str, consumers: dict[str, list[Any]]) -> tuple[list[Any], str, str]:
     """The six nodes and the names of their two results, or NotMatched."""
-    consumers = _consumers(graph)
     readers = consumers.get(mask_name, [])
     kinds = sorted(node.op_type for node in readers)
     if kinds != ["ReduceSum", "Shape"]:
@@ -90,6 +89,8 @@ def _mask_reformat(graph: Any, mask_name: str) -> tuple[list[Any], str, str]:
     if sub.input[0] != reduce_sum.output[0] or _scalar(constants, sub.input[1]) != 1:
         raise NotMatched(f"Sub {sub.name!r} does not subtract 1 from the mask's sum")
     seqlens_cast = _only_reader(consumers, sub, "Cast")
+    if _attribute(seqlens_cast, "to", None) != _INT32:
+        raise NotMatched(f"Cast {seqlens_cast.name!r} does not cast to int32")
     gather = _only_reader(consumers, shape, "Gather")
     if gather.input[0] != shape.output[0] or _attribute(gather, "axis", 0) != 0 or _scalar(constants, gather.input[1]) != 1:
         raise NotMatched(f"Gather {gather.name!r} does not take dimension 1 of the mask's shape")
@@ -98,9 +99,6 @@ def _mask_reformat(graph: Any, mask_name: str) -> tuple[list[Any], str, str]:
                        and _attribute(n, "to", None) == _INT32), None)
     if total_cast is None:
         raise NotMatched(f"Gather {gather.name!r} is not cast to int32")
-    for cast in (seqlens_cast, total_cast):
-        if _attribute(cast, "to", None) != _INT32:
-            raise NotMatched(f"Cast {cast.name!r} does not cast to int32")
     return [reduce_sum, sub, seqlens_cast, shape, gather, total_cast], seqlens_cast.output[0], total_cast.output[0]
 
 

@@ -76,13 +76,11 @@ class ProbeResult:
 
 def folder_graph(folder: ModelFolder, settings: ProviderSettings) -> DecoderGraph:
     """A model folder's decoder graph with the edits ``settings`` ask for (model/last_logits.py)."""
-    lengths_from = folder.config.names.attention_mask if settings.feeds_attention_lengths else None
+    refused = settings.attention_lengths_refused
     graph = decoder_graph(folder.onnx_path, folder.config.names.logits, edit=settings.last_position_logits,
-                          lengths_from=lengths_from)
-    if lengths_from is None and graph.last_position_only:  # say why the mask stayed
-        why = ("direct_attention_lengths = false" if not settings.direct_attention_lengths
-               else f"the edit is made on cpu only, not on {settings.name}")
-        graph = dataclasses.replace(graph, attention_lengths=f"{graph.attention_lengths} ({why})")
+                          lengths_from=None if refused else folder.config.names.attention_mask)
+    if refused and graph.last_position_only:  # say why the mask stayed
+        graph = dataclasses.replace(graph, attention_lengths=f"{graph.attention_lengths} ({refused})")
     return graph
 
 

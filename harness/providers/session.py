@@ -63,9 +63,14 @@ class ProviderSettings:
         object.__setattr__(self, "name", short_name(self.name))
 
     @property
-    def feeds_attention_lengths(self) -> bool:
-        """The lengths edit applies: asked for, on the CPU provider (model/length_inputs.py says why)."""
-        return self.direct_attention_lengths and self.name == "cpu"
+    def attention_lengths_refused(self) -> str | None:
+        """Why the lengths edit is not asked for (None: it is): it is made on cpu only
+        (model/length_inputs.py says why), and the config can turn it off."""
+        if not self.direct_attention_lengths:
+            return "direct_attention_lengths = false"
+        if self.name != "cpu":
+            return f"the edit is made on cpu only, not on {self.name}"
+        return None
 
     @property
     def spec(self) -> ProviderSpec:
