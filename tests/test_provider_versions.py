@@ -211,7 +211,8 @@ def test_strict_mode_failure_on_dml_and_cuda_explains_shape_ops_on_cpu(name: str
 def test_device_kv_buffers_are_zero_filled_on_the_sessions_adapter() -> None:
     import numpy as np
 
-    from harness.model.kv_cache import Placement, _zeros
+    from harness.model.kv_cache import _zeros
+    from harness.model.placement import Placement
 
     made: list[tuple] = []
 

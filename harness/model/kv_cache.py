@@ -8,11 +8,12 @@ Either way the cache stays in the provider's memory between steps.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from harness.model.folder import ModelConfig
+from harness.model.placement import Placement
 
 class KVCache(Protocol):
     in_place: bool  # True when Run writes the cache in place and after_run has nothing to take
@@ -21,13 +22,6 @@ class KVCache(Protocol):
 
     def after_run(self, binding: Any, outputs: list[Any]) -> None:
         """Take what the Run produced (``outputs`` in binding order, logits first)."""
-
-
-class Placement(NamedTuple):
-    """Where the cache lives: ORT's device name ("cpu", "cuda", "dml") and the device id."""
-
-    device: str
-    device_id: int
 
 
 def _zeros(shape: tuple[int, ...], dtype: np.dtype, where: Placement, ort: Any) -> Any:

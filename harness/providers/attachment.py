@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-
-class Placement(NamedTuple):
-    """Where the KV cache lives: ORT's device name ("cpu", "cuda", "dml") and the device id."""
-
-    device: str
-    device_id: int
+from harness.model.placement import Placement
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.model.folder import ModelFolder, check_session_io, load_model_folder
-from harness.model.kv_cache import GrowingKV, KVCache, Placement, SharedBufferKV
+from harness.model.kv_cache import GrowingKV, KVCache, SharedBufferKV
 from harness.model.length_inputs import SEQLENS_INPUT, TOTAL_LENGTH_INPUT
 from harness.model.rope_switch import switch_length
 from harness.model.sampling import Sampler, SamplingParams
@@ -73,7 +73,7 @@ class Engine:
         self.tokenizer = Phi3Tokenizer(folder.tokenizer_path, folder.config.bos_token_id)
         self.kv_strategy = self._resolve_strategy(kv_strategy)
         self._ort = import_onnxruntime()
-        self._kv_placement = Placement(*placement_for(settings))  # the session's device and adapter
+        self._kv_placement = placement_for(settings)  # the session's device and adapter
         self._kv_dtype = self._input_dtype(self.config.names.past(0)[0])
         self._logits_dtype = self._output_dtype(self.config.names.logits)
         # A graph edited to return the last position's logits only (model/last_logits.py) says so in
